@@ -1,0 +1,52 @@
+#include "softmax_attention_api.hpp"
+
+#include "../../fast/01-softmax-attention/softmax_attention.hpp"
+#include "../../fast/common/device.hpp"
+#include "../../ref/01-softmax-attention/softmax_attention.hpp"
+#include "../../ref/common/error.hpp"
+#include "../common/convert.hpp"
+
+namespace idattn::api {
+
+Run softmax_attention(const HostTensor& q, const HostTensor& k, const HostTensor& v, bool causal, Impl impl) {
+    const std::string what = "softmax_attention";
+    require_tensor(what, "q", q, {2, 4});
+    require_tensor(what, "k", k, {2, 4});
+    require_tensor(what, "v", v, {2, 4});
+    ref::check_softmax_inputs(what, q.shape, k.shape, v.shape, causal);
+
+    Run run;
+    const std::size_t d = q.shape.back();
+    if (impl == Impl::Fast && d > static_cast<std::size_t>(fast::kSoftmaxMaxHeadDim)) {
+        run.notes.push_back("fast softmax kernel supports d <= " + std::to_string(fast::kSoftmaxMaxHeadDim) +
+                            ", got d = " + std::to_string(d) + "; ran the float64 reference instead");
+        impl = Impl::Ref;
+    }
+    impl = resolve_impl(impl, run.notes);
+    note_dtypes(impl, {{"q", &q}, {"k", &k}, {"v", &v}}, run.notes);
+
+#if IDATTN_HAVE_CUDA  // resolve_impl never returns Fast in a build without CUDA
+    if (impl == Impl::Fast) {
+        const auto o = fast::softmax_attention(to_batched<float>(q), to_batched<float>(k), to_batched<float>(v), causal);
+        run.out = from_batched(o, q.shape.size());
+        run.backend = "fast (float32, " + fast::device_status().detail + ")";
+        return run;
+    }
+#endif
+    if (impl == Impl::Naive32) {
+        const auto o = ref::softmax_attention<float>(to_batched<float>(q), to_batched<float>(k),
+                                                     to_batched<float>(v), causal);
+        run.out = from_batched(o, q.shape.size());
+        run.backend = "naive32 (the reference formula in float32, CPU)";
+        return run;
+    }
+    {
+        const auto o = ref::softmax_attention<double>(to_batched<double>(q), to_batched<double>(k),
+                                                      to_batched<double>(v), causal);
+        run.out = from_batched(o, q.shape.size());
+        run.backend = "ref (float64, CPU)";
+    }
+    return run;
+}
+
+}  // namespace idattn::api

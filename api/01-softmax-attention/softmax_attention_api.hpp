@@ -1,0 +1,11 @@
+// Chapter 1 through the api layer (CLI `idattn softmax`, Python `idattn.softmax_attention`).
+#pragma once
+
+#include "../common/dispatch.hpp"
+
+namespace idattn::api {
+
+// q (Nq, d) or (B, H, Nq, d); k, v (N, d) or (B, H, N, d). eq:P1
+Run softmax_attention(const HostTensor& q, const HostTensor& k, const HostTensor& v, bool causal, Impl impl);
+
+}  // namespace idattn::api

@@ -1,0 +1,53 @@
+#include "dispatch.hpp"
+
+#include "../../fast/common/device.hpp"
+#include "../../ref/common/error.hpp"
+#include "../../ref/common/validate.hpp"
+
+namespace idattn::api {
+
+Impl parse_impl(const std::string& name) {
+    if (name == "ref") return Impl::Ref;
+    if (name == "naive32") return Impl::Naive32;
+    if (name == "fast") return Impl::Fast;
+    throw Error("--impl must be 'ref' (float64 CPU reference), 'naive32' (the reference formula in float32) "
+                "or 'fast' (float32 CUDA), got '" + name + "'");
+}
+
+Impl resolve_impl(Impl requested, std::vector<std::string>& notes) {
+    if (requested != Impl::Fast) return requested;
+    const auto st = fast::device_status();
+    if (st.available) return Impl::Fast;
+    notes.push_back("fast backend requested but unavailable (" + st.detail +
+                    "); ran the float64 reference instead");
+    return Impl::Ref;
+}
+
+void note_dtypes(Impl impl, const std::vector<std::pair<std::string, const HostTensor*>>& inputs,
+                 std::vector<std::string>& notes) {
+    std::string f32, f64;
+    for (const auto& [name, t] : inputs) {
+        std::string& list = t->dtype == "float32" ? f32 : f64;
+        list += (list.empty() ? "" : ", ") + name;
+    }
+    if (impl == Impl::Ref && !f32.empty())
+        notes.push_back("inputs " + f32 + " are float32: promoted exactly to float64; the reference computes and writes float64");
+    if (impl != Impl::Ref && !f64.empty())
+        notes.push_back("inputs " + f64 + " are float64: rounded to float32; the " +
+                        std::string(impl == Impl::Fast ? "fast backend" : "naive32 evaluation") +
+                        " computes and writes float32");
+}
+
+void require_tensor(const std::string& what, const std::string& name, const HostTensor& t,
+                    std::initializer_list<std::size_t> ranks) {
+    require_rank(what, name, t.shape, ranks);
+    require_sane_size(what, name, t.shape);
+    std::size_t n = 1;
+    for (auto s : t.shape) n *= s;
+    if (t.data.size() != n)
+        throw Error(what + ": " + name + " has shape " + shape_str(t.shape) + " (" + std::to_string(n) +
+                    " elements) but holds " + std::to_string(t.data.size()) + " values");
+    require_finite(what, name, t.data.data(), t.shape);
+}
+
+}  // namespace idattn::api

@@ -1,0 +1,40 @@
+// The api layer: one entry per derivation step, shared by the CLI (`idattn`)
+// and the Python module. It validates the inputs once (naming the tensor),
+// converts dtypes, picks the backend, and reports what it did, so that both
+// front ends behave identically.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "host_tensor.hpp"
+
+namespace idattn::api {
+
+// Ref: the float64 reference. Naive32: the same reference formula evaluated
+// plainly in float32, the baseline of the tolerance rule. Fast: the CUDA kernel.
+enum class Impl { Ref, Naive32, Fast };
+
+// "ref", "naive32" or "fast"; anything else throws idattn::Error listing the choices.
+Impl parse_impl(const std::string& name);
+
+struct Run {
+    HostTensor out;
+    std::string backend;             // "ref (float64, CPU)", "naive32 (float32, CPU)", "fast (float32, <device>)"
+    std::vector<std::string> notes;  // dtype promotions, fallbacks: printed by the CLI
+};
+
+// Decides the backend. When Fast is requested without a usable device it
+// returns Ref and appends a note saying why (the fallback the CLI prints).
+Impl resolve_impl(Impl requested, std::vector<std::string>& notes);
+
+// Notes for the dtype handling: references compute in float64 whatever the
+// input dtype; the fast backend computes in float32.
+void note_dtypes(Impl impl, const std::vector<std::pair<std::string, const HostTensor*>>& inputs,
+                 std::vector<std::string>& notes);
+
+// Requires every element of t to be finite (naming `name`), and rank in `ranks`.
+void require_tensor(const std::string& what, const std::string& name, const HostTensor& t,
+                    std::initializer_list<std::size_t> ranks);
+
+}  // namespace idattn::api

@@ -1,0 +1,68 @@
+// Subcommands that belong to no chapter: `info` and `compare`.
+#include <iostream>
+
+#include "api/common/compare.hpp"
+#include "api/common/npy.hpp"
+#include "cli.hpp"
+#include "fast/common/device.hpp"
+#include "ref/common/error.hpp"
+#include "ref/common/validate.hpp"
+
+namespace idattn::cli {
+namespace {
+
+int run_info(Args& a) {
+    a.finish();
+    const auto st = fast::device_status();
+    std::cout << "idattn: built with CUDA kernels: " << (fast::built_with_cuda() ? "yes" : "no") << "\n"
+              << "CUDA device: " << (st.available ? "available, " : "unavailable, ") << st.detail << "\n";
+    return 0;
+}
+
+int run_compare(Args& a) {
+    const HostTensor ref = a.tensor("--reference");
+    const HostTensor cand = a.tensor("--candidate");
+    const std::string base_path = a.optional("--baseline", "");
+    const std::string tol_s = a.optional("--tol", "");
+    a.finish();
+    if (cand.shape != ref.shape)
+        throw Error("compare: --candidate has shape " + shape_str(cand.shape) + " but --reference has " +
+                    shape_str(ref.shape));
+    Comparison c;
+    if (!base_path.empty()) {
+        const HostTensor base = npy::read(base_path, "--baseline (" + base_path + ")");
+        if (base.shape != ref.shape)
+            throw Error("compare: --baseline has shape " + shape_str(base.shape) + " but --reference has " +
+                        shape_str(ref.shape));
+        c = compare_to_reference(ref.data.data(), cand.data.data(), base.data.data(), ref.shape);
+    } else if (!tol_s.empty()) {
+        double tol = 0;
+        try {
+            tol = std::stod(tol_s);
+        } catch (const std::exception&) {
+            throw Error("compare: --tol must be a number, got '" + tol_s + "'");
+        }
+        if (!(tol >= 0)) throw Error("compare: --tol must be >= 0, got " + tol_s);
+        c = compare_with_tolerance(ref.data.data(), cand.data.data(), ref.shape, tol);
+    } else {
+        throw Error("compare: give --baseline FILE (the naive float32 output: the project's rule "
+                    "err <= 2 err(naive32) + floor) or --tol T (a fixed relative RMS tolerance)");
+    }
+    std::cout << c.report() << "\n";
+    return c.pass ? 0 : 1;
+}
+
+const Registrar info{{"info", "00-tools", "print the build's CUDA support and the device found", {}, "idattn info",
+                      run_info}};
+const Registrar compare{{"compare", "00-tools",
+                         "compare a candidate output with a reference by the project's tolerance rule",
+                         {{"--reference FILE.npy", "float64 reference output (from --impl ref)"},
+                          {"--candidate FILE.npy", "your kernel's output, same shape"},
+                          {"--baseline FILE.npy", "naive float32 output (from --impl naive32): pass iff "
+                                                  "err <= 2 err(naive32) + 4 float32 ulps"},
+                          {"--tol T", "instead of --baseline: pass iff relative RMS error <= T"}},
+                         "idattn compare --reference o_ref.npy --baseline o_naive32.npy --candidate o_mine.npy",
+                         run_compare}};
+
+}  // namespace
+}  // namespace idattn::cli

@@ -1,0 +1,35 @@
+"""Interdomain Attention from Python: the project's references and fast kernels.
+
+A thin layer over the compiled module ``_idattn`` (built by CMake into
+``build/python``). Every function takes numpy arrays (float32 or float64) and
+returns numpy arrays; the references compute in float64 whatever the input.
+
+    import idattn
+    o = idattn.softmax_attention(q, k, v, causal=True)              # float64 reference
+    o32 = idattn.softmax_attention(q, k, v, causal=True, impl="fast")  # CUDA, float32
+    idattn.compare(o, o32, baseline=idattn.softmax_attention(q, k, v, True, impl="naive32"))
+"""
+import warnings
+
+import _idattn
+from _idattn import IdattnError, device_status  # noqa: F401  (re-exported)
+
+
+def _result(run, full):
+    for note in run["notes"]:
+        warnings.warn(note, stacklevel=3)
+    return run if full else run["out"]
+
+
+def softmax_attention(q, k, v, causal=False, impl="ref", full=False):
+    """Softmax attention (P1), chapter 1. With full=True returns {'out', 'backend', 'notes'}."""
+    return _result(_idattn.softmax_attention(q, k, v, causal, impl), full)
+
+
+def compare(reference, candidate, baseline=None, tol=None):
+    """The tolerance rule of the project; returns a dict with rel_rms, threshold, pass, report."""
+    return _idattn.compare(reference, candidate, baseline, tol)
+
+
+def has_device():
+    return device_status()["available"]

@@ -1,0 +1,102 @@
+// The pybind11 module `_idattn`: the api layer on numpy arrays. Wrapped by
+// python/idattn.py, which the notebooks and the main job import.
+// Chapter bindings live in python/NN-name.cpp and register themselves through
+// a function listed in kChapters below (one line per chapter).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "api/common/compare.hpp"
+#include "fast/common/device.hpp"
+#include "py_common.hpp"
+#include "ref/common/error.hpp"
+
+namespace py = pybind11;
+
+namespace idattn::py_bind {
+
+HostTensor from_numpy(const std::string& name, const py::array& a) {
+    const auto dt = a.dtype();
+    HostTensor t;
+    if (dt.kind() != 'f' || (dt.itemsize() != 4 && dt.itemsize() != 8))
+        throw Error(name + " must be a float32 or float64 array, got dtype " + py::cast<std::string>(py::str(static_cast<const py::handle&>(dt))));
+    t.dtype = dt.itemsize() == 4 ? "float32" : "float64";
+    for (py::ssize_t i = 0; i < a.ndim(); ++i) t.shape.push_back(static_cast<std::size_t>(a.shape(i)));
+    auto c = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a);
+    t.data.assign(c.data(), c.data() + c.size());
+    return t;
+}
+
+py::array to_numpy(const HostTensor& t) {
+    std::vector<py::ssize_t> shape(t.shape.begin(), t.shape.end());
+    if (t.dtype == "float32") {
+        py::array_t<float> out(shape);
+        std::copy(t.data.begin(), t.data.end(), out.mutable_data());
+        return std::move(out);
+    }
+    py::array_t<double> out(shape);
+    std::copy(t.data.begin(), t.data.end(), out.mutable_data());
+    return std::move(out);
+}
+
+py::dict run_to_dict(const api::Run& run) {
+    py::dict d;
+    d["out"] = to_numpy(run.out);
+    d["backend"] = run.backend;
+    d["notes"] = run.notes;
+    return d;
+}
+
+}  // namespace idattn::py_bind
+
+namespace {
+
+py::dict comparison_to_dict(const idattn::Comparison& c) {
+    py::dict d;
+    d["rel_rms"] = c.rel_rms;
+    d["baseline_rel_rms"] = c.baseline_rel_rms;
+    d["threshold"] = c.threshold;
+    d["fraction_used"] = c.fraction_used;
+    d["max_abs"] = c.max_abs;
+    d["worst_index"] = c.worst_multi_index;
+    d["non_finite"] = c.non_finite;
+    d["pass"] = c.pass;
+    d["report"] = c.report();
+    return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_idattn, m) {
+    using namespace idattn::py_bind;
+    m.doc() = "Interdomain Attention: references and fast kernels (see python/idattn.py)";
+    py::register_exception<idattn::Error>(m, "IdattnError", PyExc_ValueError);
+
+    m.def("device_status", [] {
+        const auto st = idattn::fast::device_status();
+        py::dict d;
+        d["available"] = st.available;
+        d["detail"] = st.detail;
+        d["built_with_cuda"] = idattn::fast::built_with_cuda();
+        return d;
+    });
+
+    m.def(
+        "compare",
+        [](const py::array& reference, const py::array& candidate, const py::object& baseline, const py::object& tol) {
+            const auto r = from_numpy("reference", reference), c = from_numpy("candidate", candidate);
+            if (r.shape != c.shape) throw idattn::Error("compare: candidate shape differs from reference shape");
+            if (!baseline.is_none()) {
+                const auto b = from_numpy("baseline", baseline.cast<py::array>());
+                if (b.shape != r.shape) throw idattn::Error("compare: baseline shape differs from reference shape");
+                return comparison_to_dict(idattn::compare_to_reference(r.data.data(), c.data.data(), b.data.data(), r.shape));
+            }
+            if (!tol.is_none())
+                return comparison_to_dict(idattn::compare_with_tolerance(r.data.data(), c.data.data(), r.shape, tol.cast<double>()));
+            throw idattn::Error("compare: give baseline= (naive float32 output) or tol=");
+        },
+        py::arg("reference"), py::arg("candidate"), py::arg("baseline") = py::none(), py::arg("tol") = py::none(),
+        "The project's tolerance rule: err <= 2 err(baseline) + 4 float32 ulps, or err <= tol.");
+
+    for (auto bind : kChapters) bind(m);
+}

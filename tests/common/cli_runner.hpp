@@ -1,0 +1,21 @@
+// Runs the idattn CLI from a test and captures exit code and output.
+#pragma once
+
+#include <string>
+
+namespace idattn::test {
+
+struct CliResult {
+    int exit_code = -1;
+    std::string output;  // stdout and stderr together
+};
+
+// `args` is appended to the path of the built idattn binary, run by /bin/sh.
+CliResult run_cli(const std::string& args);
+
+// A fresh empty folder under the build's temporary directory.
+std::string temp_dir(const std::string& tag);
+
+bool file_exists(const std::string& path);
+
+}  // namespace idattn::test
