@@ -26,6 +26,11 @@ def softmax_attention(q, k, v, causal=False, impl="ref", full=False):
     return _result(_idattn.softmax_attention(q, k, v, causal, impl), full)
 
 
+def softmax_attention_online(q, k, v, causal=False, block=64, full=False):
+    """The float64 online-softmax recurrence over key blocks (chapter 1, eq:1.online); one head (N, d)."""
+    return _result(_idattn.softmax_attention_online(q, k, v, causal, block), full)
+
+
 def compare(reference, candidate, baseline=None, tol=None):
     """The tolerance rule of the project; returns a dict with rel_rms, threshold, pass, report."""
     return _idattn.compare(reference, candidate, baseline, tol)

@@ -6,6 +6,8 @@
 #include "../../ref/common/error.hpp"
 #include "../common/convert.hpp"
 
+#include <xtensor/xview.hpp>
+
 namespace idattn::api {
 
 Run softmax_attention(const HostTensor& q, const HostTensor& k, const HostTensor& v, bool causal, Impl impl) {
@@ -46,6 +48,24 @@ Run softmax_attention(const HostTensor& q, const HostTensor& k, const HostTensor
         run.out = from_batched(o, q.shape.size());
         run.backend = "ref (float64, CPU)";
     }
+    return run;
+}
+
+Run softmax_attention_online(const HostTensor& q, const HostTensor& k, const HostTensor& v, bool causal,
+                             std::size_t block) {
+    const std::string what = "softmax_attention_online";
+    require_tensor(what, "q", q, {2});
+    require_tensor(what, "k", k, {2});
+    require_tensor(what, "v", v, {2});
+    ref::check_softmax_inputs(what, q.shape, k.shape, v.shape, causal);
+    if (block == 0) throw Error(what + ": block must be at least 1, got 0");
+    const auto o = ref::online_softmax_attention<double>(xt::view(to_batched<double>(q), 0, 0),
+                                                         xt::view(to_batched<double>(k), 0, 0),
+                                                         xt::view(to_batched<double>(v), 0, 0), causal, block);
+    Run run;
+    run.out.shape = {o.shape(0), o.shape(1)};
+    run.out.data.assign(o.begin(), o.end());
+    run.backend = "ref (float64 online recurrence, CPU)";
     return run;
 }
 

@@ -91,13 +91,18 @@ namespace {
 // Tile geometry
 // ---------------------------------------------------------------------------
 
-template <int HEAD_DIM_, int BLOCK_Q_, int BLOCK_K_, int THREADS_, int MIN_BLOCKS_PER_SM_>
+template <int HEAD_DIM_, int BLOCK_Q_, int BLOCK_K_, int THREADS_, int MIN_BLOCKS_PER_SM_, int QK_UNROLL_>
 struct TileConfig {
     static constexpr int HEAD_DIM = HEAD_DIM_;  // padded head dimension (d <= HEAD_DIM)
     static constexpr int BLOCK_Q = BLOCK_Q_;    // queries per thread block
     static constexpr int BLOCK_K = BLOCK_K_;    // keys per shared-memory tile
     static constexpr int THREADS = THREADS_;
     static constexpr int MIN_BLOCKS_PER_SM = MIN_BLOCKS_PER_SM_;  // for __launch_bounds__
+    // Unroll factor of the loop over the head dimension in S = Q K^T. Full
+    // unrolling lets the compiler hoist loads across steps, which costs
+    // registers: at 128 registers (two 256-thread blocks per SM) the HEAD_DIM 64
+    // kernel spills unless the loop stays rolled.
+    static constexpr int QK_UNROLL = QK_UNROLL_;
 
     // A query row is shared by the 16 threads of a half-warp (a row group).
     static constexpr int ROW_GROUP = 16;
@@ -135,8 +140,9 @@ struct TileConfig {
     static_assert(SMEM_BYTES <= 163 * 1024, "fits one sm_80 block");
 };
 
-using ConfigD64 = TileConfig<64, 128, 64, 256, 2>;
-using ConfigD128 = TileConfig<128, 64, 32, 128, 2>;
+//                         HEAD_DIM BLOCK_Q BLOCK_K THREADS MIN_BLOCKS QK_UNROLL
+using ConfigD64 = TileConfig<64, 128, 64, 256, 2, 1>;
+using ConfigD128 = TileConfig<128, 64, 32, 128, 2, 32>;
 
 constexpr double kLog2e = 1.4426950408889634074;
 
@@ -270,7 +276,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS_PER_SM)
 #pragma unroll
             for (int j = 0; j < TN; ++j) s[i][j] = 0.f;
 
-#pragma unroll
+#pragma unroll Cfg::QK_UNROLL
         for (int kk = 0; kk < Cfg::HEAD_DIM; kk += 4) {
             float4 kb[TN];
 #pragma unroll
@@ -379,21 +385,22 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS_PER_SM)
         }
     }
 
-    // ---- eq:1.normalise: o_i = (sum_j p_ij v_j) / l_i, eq:P1's quotient ----
+    // ---- eq:1.normalise: o_i = (sum_j p_ij v_j) / l_i ----
+    // eq:P1: o_i = sum_n K(q_i, k_n) v_n / sum_n' K(q_i, k_n'); both sums carry
+    // the same factor exp(-m_i), which cancels in the quotient.
 #pragma unroll
     for (int i = 0; i < TM; ++i) {
-        // Every row has at least key 0 visible, whose term is >= exp2(0) after
-        // the last rescale, so l >= 1 for every stored row.
+        // Every stored row has a visible key (key 0 at least); the key at the
+        // row's final maximum contributes exp2(m - m) = 1, so l >= 1.
         const float l = half_warp_sum(l_part[i]);  // all lanes take part, stored row or not
-        const float inv_l = 1.f / l;
         const int row = q0 + ty + NRG * i;
         if (row < nq) {
             float* const orow = o + static_cast<std::size_t>(row) * d;
 #pragma unroll
             for (int g = 0; g < Cfg::OUT_GROUPS; ++g) {
                 const int col = Cfg::OUT_COL_STRIDE * g + 4 * tx;
-                const float4 r = make_float4(acc[i][4 * g + 0] * inv_l, acc[i][4 * g + 1] * inv_l,
-                                             acc[i][4 * g + 2] * inv_l, acc[i][4 * g + 3] * inv_l);
+                const float4 r = make_float4(acc[i][4 * g + 0] / l, acc[i][4 * g + 1] / l, acc[i][4 * g + 2] / l,
+                                             acc[i][4 * g + 3] / l);
                 if constexpr (VEC) {
                     if (col < d) *reinterpret_cast<float4*>(orow + col) = r;
                 } else {

@@ -57,12 +57,14 @@ xt::xtensor<T, 2> softmax_attention(const xt::xtensor<T, 2>& q, const xt::xtenso
     s *= inv_sqrt_d;
 
     // Causal mask: K(q_i, k_n) = 0 for keys after the query, log K = -inf.      eq:1.causal
+    // Both forms, causal and not, come through this one function.              eq:1.2
     if (causal)
         for (std::size_t i = 0; i < nq; ++i)
             for (std::size_t j = i + offset + 1; j < n; ++j) s(i, j) = -std::numeric_limits<T>::infinity();
 
     // Subtract each row's maximum: it cancels between numerator and
-    // denominator and keeps every exponent <= 0.                                 eq:1.shift
+    // denominator and keeps every exponent <= 0, so logits of any size give
+    // finite outputs.                                                            eq:1.shift eq:1.3
     xt::xtensor<T, 2> row_max = xt::amax(s, {1}, xt::keep_dims);
     xt::xtensor<T, 2> w = xt::exp(s - row_max);
 
