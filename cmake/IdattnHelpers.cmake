@@ -13,12 +13,9 @@ function(idattn_add_boost_test target)
   add_executable(${target} ${T_SOURCES} ${PROJECT_SOURCE_DIR}/tests/common/test_main.cpp)
   target_link_libraries(${target} PRIVATE idattn_testutil ${T_LIBS} Boost::unit_test_framework)
   target_compile_options(${target} PRIVATE ${IDATTN_WARNINGS})
-  target_compile_definitions(${target} PRIVATE BOOST_TEST_ALTERNATIVE_INIT_API
+  target_compile_definitions(${target} PRIVATE
     IDATTN_TEST_MODULE="${target}" IDATTN_TEST_NEEDS_CUDA=$<BOOL:${T_NEEDS_CUDA}>
     IDATTN_CLI_PATH="$<TARGET_FILE:idattn>" IDATTN_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
-  if(NOT IDATTN_STATIC_DEPS)
-    target_compile_definitions(${target} PRIVATE BOOST_TEST_DYN_LINK)
-  endif()
   if(T_DEPENDS)
     add_dependencies(${target} ${T_DEPENDS})
   endif()

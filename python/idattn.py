@@ -38,3 +38,20 @@ def compare(reference, candidate, baseline=None, tol=None):
 
 def has_device():
     return device_status()["available"]
+
+
+# ---- Chapter 2: the kernel feature map ----------------------------------------
+
+def draw_feature_weights(map, R, d, seed=0):
+    """The random draw W (R, d) of a feature map (chapter 2, eq:2.1 to eq:2.3); (0, 0) for 'taylor'."""
+    return _idattn.draw_feature_weights(map, R, d, seed)
+
+
+def feature_map(x, map, w=None, impl="ref", full=False):
+    """Features xi(x) (eq:P3), x (N, d) or (B, H, N, d) -> (..., N, R_f); w from draw_feature_weights."""
+    return _result(_idattn.feature_map(x, map, w, impl), full)
+
+
+def linear_attention(q, k, v, map, w=None, form="chunked", causal=False, chunk=64, impl="ref", full=False):
+    """Linear attention (eq:P4) in the form 'quadratic', 'recurrent' or 'chunked' (eq:2.5)."""
+    return _result(_idattn.linear_attention(q, k, v, map, w, form, causal, chunk, impl), full)

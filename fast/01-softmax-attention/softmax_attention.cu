@@ -36,6 +36,12 @@
 //                 SM on both. The 8 x 8 output tile is what a d = 128 row costs in
 //                 registers; a larger BLOCK_Q would leave room for one block
 //                 per SM only.
+// ptxas (CUDA 13.0, sm_90; sm_80 alike): HEAD_DIM 64: 128 registers (the
+// __launch_bounds__ cap for two 256-thread blocks), no spills, because the
+// loop over the head dimension in Q K^T is kept rolled (QK_UNROLL = 1; fully
+// unrolled it wants 168 registers and spills at 128). HEAD_DIM 128: 191
+// (scalar loads) / 208 (float4) registers, no spills; 2 x 128 x 208 fits the
+// 64K registers of an SM.
 // Shared layouts: Q, K and V rows are padded to HEAD_DIM + 4 floats, so that the
 // 16 different K rows (and the two Q rows) a warp reads with one float4 load
 // fall into different banks; P rows are padded to BLOCK_K + 16 floats, so that
@@ -454,6 +460,9 @@ std::vector<std::size_t> shape_of(const xt::xtensor<float, 4>& t) {
 
 }  // namespace
 
+// The "fast" side of eq:1.1 (fast = reference), for both forms of eq:1.2
+// (causal and not); eq:1.3 (huge logits stay finite) rests on the running-max
+// shift in the kernel above.
 void softmax_attention_device(const float* q, const float* k, const float* v, float* o, std::int64_t bh,
                               std::int64_t nq, std::int64_t n, std::int64_t d, bool causal, void* stream) {
     const std::string what = "softmax_attention_device";

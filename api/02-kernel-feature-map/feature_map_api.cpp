@@ -1,0 +1,154 @@
+#include "feature_map_api.hpp"
+
+#include <xtensor/xview.hpp>
+
+#include "../../ref/01-softmax-attention/softmax_attention.hpp"
+#include "../../ref/common/error.hpp"
+#include "../../ref/common/validate.hpp"
+#include "../common/convert.hpp"
+
+namespace idattn::api {
+
+namespace {
+
+// Checks W against the head dimension d (eq:2.1 to eq:2.4 need W of shape (R, d), taylor none).
+void check_w(const std::string& what, FeatureMap map, const HostTensor& w, std::size_t d) {
+    if (ref::is_random(map) && w.shape.empty())
+        throw Error(what + ": the " + ref::feature_map_name(map) + " map needs a random draw W of shape (R, " +
+                    std::to_string(d) + "); none was given");
+    ref::check_feature_inputs(what, map, {1, d}, w.shape);
+    if (ref::is_random(map)) require_tensor(what, "W", w, {2});
+}
+
+template <class T>
+xt::xtensor<T, 2> w_matrix(FeatureMap map, const HostTensor& w) {
+    if (!ref::is_random(map)) return xt::xtensor<T, 2>(std::array<std::size_t, 2>{0, 0});
+    xt::xtensor<T, 2> out(std::array<std::size_t, 2>{w.shape[0], w.shape[1]});
+    std::transform(w.data.begin(), w.data.end(), out.begin(), [](double x) { return static_cast<T>(x); });
+    return out;
+}
+
+// Ref or Naive32 only: the chapter's fast kernels are not written yet.
+Impl pick(Impl impl, std::vector<std::string>& notes) {
+    impl = resolve_impl(impl, notes);
+    if (impl == Impl::Fast) {
+        notes.push_back("the fast chapter-2 kernels (fast/02-kernel-feature-map) are not implemented yet; "
+                        "ran the float64 reference instead");
+        impl = Impl::Ref;
+    }
+    return impl;
+}
+
+template <class T>
+HostTensor features_as(const HostTensor& x, FeatureMap map, const HostTensor& w) {
+    const auto xb = to_batched<T>(x);
+    const auto wm = w_matrix<T>(map, w);
+    const std::size_t B = xb.shape(0), H = xb.shape(1), N = xb.shape(2), d = xb.shape(3);
+    const std::size_t rf = ref::feature_dim(map, ref::is_random(map) ? w.shape[0] : 0, d);
+    xt::xtensor<T, 4> out(std::array<std::size_t, 4>{B, H, N, rf});
+    for (std::size_t b = 0; b < B; ++b)
+        for (std::size_t h = 0; h < H; ++h) {
+            const xt::xtensor<T, 2> xh = xt::view(xb, b, h);
+            xt::view(out, b, h) = ref::feature_map<T>(map, xh, wm);  // eq:P3
+        }
+    return from_batched(out, x.shape.size());
+}
+
+template <class T>
+HostTensor linear_as(const HostTensor& q, const HostTensor& k, const HostTensor& v, FeatureMap map,
+                     const HostTensor& w, LinearForm form, bool causal, std::size_t chunk) {
+    const auto qb = to_batched<T>(q), kb = to_batched<T>(k), vb = to_batched<T>(v);
+    const auto wm = w_matrix<T>(map, w);
+    xt::xtensor<T, 4> out(std::array<std::size_t, 4>{qb.shape(0), qb.shape(1), qb.shape(2), vb.shape(3)});
+    for (std::size_t b = 0; b < qb.shape(0); ++b)
+        for (std::size_t h = 0; h < qb.shape(1); ++h) {
+            const xt::xtensor<T, 2> qh = xt::view(qb, b, h), kh = xt::view(kb, b, h), vh = xt::view(vb, b, h);
+            // Stabilised features (eq:2.stab): queries drop their own constant.
+            const auto fq = ref::scaled_feature_map<T>(map, qh, wm);
+            const auto fk = ref::scaled_feature_map<T>(map, kh, wm);
+            xt::xtensor<T, 2> o;
+            switch (form) {  // the three forms of eq:2.5
+                case LinearForm::Quadratic:
+                    o = ref::linear_attention_quadratic<T>(fq.f, ref::sequence_stabilised(fk), vh, causal);
+                    break;
+                case LinearForm::Recurrent:
+                    o = ref::linear_attention_recurrent_stable<T>(fq, fk, vh, causal);
+                    break;
+                case LinearForm::Chunked:
+                    o = ref::linear_attention_chunked<T>(fq.f, ref::sequence_stabilised(fk), vh, causal, chunk);
+                    break;
+            }
+            xt::view(out, b, h) = o;
+        }
+    return from_batched(out, q.shape.size());
+}
+
+}  // namespace
+
+LinearForm parse_linear_form(const std::string& name) {
+    if (name == "quadratic") return LinearForm::Quadratic;
+    if (name == "recurrent") return LinearForm::Recurrent;
+    if (name == "chunked") return LinearForm::Chunked;
+    throw Error("--form must be 'quadratic' (masked F_q F_k^T V), 'recurrent' (the state S, z) or "
+                "'chunked' (state between chunks, quadratic inside), got '" + name + "'");
+}
+
+HostTensor draw_feature_weights(FeatureMap map, std::size_t R, std::size_t d, std::uint64_t seed) {
+    if (ref::is_random(map) && R == 0)
+        throw Error("draw_feature_weights: the number of random frequencies R must be at least 1, got 0");
+    if (d == 0) throw Error("draw_feature_weights: the head dimension d must be at least 1, got 0");
+    const auto w = ref::draw_for(map, R, d, seed);
+    HostTensor t;
+    t.shape = {w.shape(0), w.shape(1)};
+    t.data.assign(w.begin(), w.end());
+    return t;
+}
+
+Run feature_map(const HostTensor& x, FeatureMap map, const HostTensor& w, Impl impl) {
+    const std::string what = "feature_map";
+    require_tensor(what, "x", x, {2, 4});
+    check_w(what, map, w, x.shape.back());
+    ref::check_feature_inputs(what, map, {x.shape[x.shape.size() - 2], x.shape.back()},
+                              ref::is_random(map) ? w.shape : std::vector<std::size_t>{});
+    Run run;
+    impl = pick(impl, run.notes);
+    std::vector<std::pair<std::string, const HostTensor*>> inputs{{"x", &x}};
+    if (ref::is_random(map)) inputs.push_back({"W", &w});
+    note_dtypes(impl, inputs, run.notes);
+    if (impl == Impl::Naive32) {
+        run.out = features_as<float>(x, map, w);
+        run.backend = "naive32 (the reference formula in float32, CPU)";
+    } else {
+        run.out = features_as<double>(x, map, w);
+        run.backend = "ref (float64, CPU)";
+    }
+    return run;
+}
+
+Run linear_attention(const HostTensor& q, const HostTensor& k, const HostTensor& v, FeatureMap map,
+                     const HostTensor& w, LinearForm form, bool causal, std::size_t chunk, Impl impl) {
+    const std::string what = "linear_attention";
+    require_tensor(what, "q", q, {2, 4});
+    require_tensor(what, "k", k, {2, 4});
+    require_tensor(what, "v", v, {2, 4});
+    ref::check_softmax_inputs(what, q.shape, k.shape, v.shape, causal);
+    check_w(what, map, w, q.shape.back());
+    ref::check_feature_inputs(what, map, {k.shape[k.shape.size() - 2], k.shape.back()},
+                              ref::is_random(map) ? w.shape : std::vector<std::size_t>{});
+    if (chunk == 0) throw Error(what + ": the chunk size must be at least 1, got 0");
+    Run run;
+    impl = pick(impl, run.notes);
+    std::vector<std::pair<std::string, const HostTensor*>> inputs{{"q", &q}, {"k", &k}, {"v", &v}};
+    if (ref::is_random(map)) inputs.push_back({"W", &w});
+    note_dtypes(impl, inputs, run.notes);
+    if (impl == Impl::Naive32) {
+        run.out = linear_as<float>(q, k, v, map, w, form, causal, chunk);
+        run.backend = "naive32 (the reference formula in float32, CPU)";
+    } else {
+        run.out = linear_as<double>(q, k, v, map, w, form, causal, chunk);
+        run.backend = "ref (float64, CPU)";
+    }
+    return run;
+}
+
+}  // namespace idattn::api

@@ -1,0 +1,110 @@
+// Chapter 2 subcommands: `features` (xi(x), eq:P3 with the maps eq:2.1 to eq:2.4) and
+// `linear` (linear attention eq:P4 in the three forms of eq:2.5), through the api layer.
+#include <cstdint>
+#include <string>
+
+#include "api/02-kernel-feature-map/feature_map_api.hpp"
+#include "api/common/npy.hpp"
+#include "cli.hpp"
+#include "ref/common/error.hpp"
+
+namespace idattn::cli {
+namespace {
+
+std::uint64_t parse_count(const std::string& command, const std::string& option, const std::string& text) {
+    std::size_t used = 0;
+    unsigned long long value = 0;
+    try {
+        if (!text.empty() && text[0] != '-') value = std::stoull(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    if (text.empty() || used != text.size())
+        throw Error(command + ": " + option + " must be a non-negative integer, got '" + text + "'");
+    return value;
+}
+
+// The draw W: read from --w FILE.npy when given, otherwise drawn from --R and
+// --seed (and written to --save-w when asked, so another run can reuse it).
+HostTensor weights(Args& a, api::FeatureMap map, std::size_t d) {
+    const std::string w_path = a.optional("--w", "");
+    const std::string r_text = a.optional("--R", "");
+    const std::string seed_text = a.optional("--seed", "0");
+    const std::string save = a.optional("--save-w", "");
+    if (!ref::is_random(map)) {
+        if (!w_path.empty() || !r_text.empty())
+            throw Error(a.command() + ": the taylor map is deterministic: --w and --R do not apply");
+        return HostTensor{{0, 0}, "float64", {}};
+    }
+    HostTensor w;
+    if (!w_path.empty()) {
+        if (!r_text.empty()) throw Error(a.command() + ": give either --w FILE.npy or --R (a fresh draw), not both");
+        w = npy::read(w_path, "--w (" + w_path + ")");
+    } else {
+        if (r_text.empty())
+            throw Error(a.command() + ": the " + ref::feature_map_name(map) +
+                        " map needs a random draw: give --w FILE.npy or --R (number of random frequencies)");
+        w = api::draw_feature_weights(map, parse_count(a.command(), "--R", r_text), d,
+                                      parse_count(a.command(), "--seed", seed_text));
+    }
+    if (!save.empty()) npy::write(save, w.data.data(), w.shape);
+    return w;
+}
+
+int run_features(Args& a) {
+    const auto map = ref::parse_feature_map(a.required("--map"));
+    const HostTensor x = a.tensor("--x");
+    const HostTensor w = weights(a, map, x.shape.empty() ? 0 : x.shape.back());
+    const auto impl = api::parse_impl(a.optional("--impl", "ref"));
+    const std::string out = a.required("--out");
+    a.finish();
+    write_result(out, api::feature_map(x, map, w, impl), "features");
+    return 0;
+}
+
+int run_linear(Args& a) {
+    const auto map = ref::parse_feature_map(a.optional("--map", "positive"));
+    const auto form = api::parse_linear_form(a.optional("--form", "chunked"));
+    const std::size_t chunk = parse_count(a.command(), "--chunk", a.optional("--chunk", "64"));
+    const HostTensor q = a.tensor("--q"), k = a.tensor("--k"), v = a.tensor("--v");
+    const HostTensor w = weights(a, map, q.shape.empty() ? 0 : q.shape.back());
+    const bool causal = a.flag("--causal");
+    const auto impl = api::parse_impl(a.optional("--impl", "ref"));
+    const std::string out = a.required("--out");
+    a.finish();
+    write_result(out, api::linear_attention(q, k, v, map, w, form, causal, chunk, impl), "linear");
+    return 0;
+}
+
+const Option kMapOption{"--map rff|positive|orthogonal|taylor",
+                        "feature map: random Fourier (2.1), positive (2.2), positive with an orthogonal draw (2.3), "
+                        "second-order Taylor (2.4, deterministic)"};
+const Option kWOption{"--w FILE.npy", "the random draw W, (R, d); instead of --R/--seed"};
+const Option kROption{"--R N", "draw W with N random frequencies (rff gives 2N features) from --seed"};
+const Option kSeedOption{"--seed S", "seed of the draw (default 0)"};
+const Option kSaveWOption{"--save-w FILE.npy", "write the draw W used, to reuse it with --w"};
+
+const Registrar features{
+    {"features", "02-kernel-feature-map", "feature map xi(x) of the softmax kernel (P3): rff, positive, orthogonal, taylor",
+     {kMapOption,
+      {"--x FILE.npy", "inputs, (N, d) or (B, H, N, d); output (..., N, R_f)"},
+      kWOption, kROption, kSeedOption, kSaveWOption, kImplOption, kOutOption},
+     "idattn features --map positive --x q.npy --R 256 --seed 1 --save-w w.npy --out fq.npy",
+     run_features}};
+
+const Registrar linear{
+    {"linear", "02-kernel-feature-map", "linear attention (P4) with a feature map, in quadratic, recurrent or chunked form",
+     {{"--q FILE.npy", "queries, (Nq, d) or (B, H, Nq, d)"},
+      {"--k FILE.npy", "keys, (N, d) or (B, H, N, d)"},
+      {"--v FILE.npy", "values, same shape as k"},
+      {"--map rff|positive|orthogonal|taylor", "feature map (default positive)"},
+      {"--form quadratic|recurrent|chunked", "which of the three equal forms (2.5) to run (default chunked)"},
+      {"--chunk K", "chunk size of the chunked form, >= 1 (default 64)"},
+      kWOption, kROption, kSeedOption, kSaveWOption,
+      {"--causal", "query i sees keys n <= i + N - Nq"},
+      kImplOption, kOutOption},
+     "idattn linear --q q.npy --k k.npy --v v.npy --map positive --w w.npy --form chunked --chunk 64 --causal --out o.npy",
+     run_linear}};
+
+}  // namespace
+}  // namespace idattn::cli

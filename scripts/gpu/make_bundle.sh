@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Builds the CUDA tests and benchmarks for the GPU machine and collects them in
+# gpu-bundle/ (git-ignored), per shared/gpu.md: Hopper code (sm_90), Boost.Test,
+# OpenBLAS/LAPACK and cudart linked statically, libgfortran shipped alongside.
+#
+#   scripts/gpu/make_bundle.sh            # configure + build build-gpu/, fill gpu-bundle/
+#   CUDA_ARCH=90 BUILD_DIR=/abs/build BUNDLE_DIR=/abs/bundle JOBS=2 NO_STRIP=1 SKIP_BUILD=1 \
+#       scripts/gpu/make_bundle.sh
+#
+# Then send gpu-bundle/ to the GPU machine and run, from the repository root there,
+#   cd gpu-bundle && ./run_on_gpu.sh
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD_DIR:-$ROOT/build-gpu}
+BUNDLE=${BUNDLE_DIR:-$ROOT/gpu-bundle}
+ARCH=${CUDA_ARCH:-90}
+JOBS=${JOBS:-$(nproc)}
+MAX_MIB=60  # the device run carries at most 64 MiB in all
+
+if [ -n "${SKIP_BUILD:-}" ]; then
+    echo "== SKIP_BUILD set: bundling what $BUILD already holds"
+else
+echo "== configure $BUILD (sm_$ARCH, static deps)"
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
+cmake -S "$ROOT" -B "$BUILD" "${generator[@]}" \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_CUDA_ARCHITECTURES="$ARCH" \
+    -DIDATTN_STATIC_DEPS=ON -DIDATTN_PYTHON=OFF -DIDATTN_NOTEBOOKS=OFF
+
+echo "== build"
+# Everything left after -DIDATTN_PYTHON=OFF: libraries, the CLI (some tests run
+# it), the test and the benchmark executables.
+cmake --build "$BUILD" -j "$JOBS"
+fi
+
+echo "== collect into $BUNDLE"
+rm -rf "$BUNDLE"
+mkdir -p "$BUNDLE/py"
+mapfile -t tests < <(find "$BUILD/tests" -maxdepth 3 -type f -name 'test_*' -perm -u+x | sort)
+mapfile -t benches < <(find "$BUILD/bench" -maxdepth 3 -type f -name 'bench_*' -perm -u+x | sort)
+if [ "${#tests[@]}" -eq 0 ]; then echo "no test executables under $BUILD/tests" >&2; exit 1; fi
+cp "${tests[@]}" "$BUNDLE/"
+[ "${#benches[@]}" -gt 0 ] && cp "${benches[@]}" "$BUNDLE/"
+cli=""
+if [ -x "$BUILD/idattn" ]; then cli="$BUILD/idattn"; cp "$cli" "$BUNDLE/"; fi
+cp "$ROOT/scripts/gpu/run_on_gpu.sh" "$BUNDLE/"
+# Python scripts of the benchmarks (e.g. the SDPA comparison), by chapter.
+for py in "$ROOT"/bench/[0-9][0-9]-*/*.py; do
+    [ -e "$py" ] || continue
+    chapter=$(basename "$(dirname "$py")")
+    mkdir -p "$BUNDLE/py/$chapter"
+    cp "$py" "$BUNDLE/py/$chapter/"
+done
+
+# Shared libraries the GPU machine lacks: libgfortran (OpenBLAS's Fortran
+# runtime) and its libquadmath, taken from where the binaries resolve them.
+for lib in libgfortran.so.5 libquadmath.so.0; do
+    path=$(ldd "${tests[@]}" 2>/dev/null | awk -v l="$lib" '$1 == l && $3 ~ /^\// {print $3; exit}')
+    if [ -z "$path" ]; then
+        path=$(/sbin/ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
+    fi
+    if [ -n "$path" ]; then cp -L "$path" "$BUNDLE/$lib"; else echo "warning: $lib not found here" >&2; fi
+done
+
+# What the binaries will look for there. Expected on the GPU machine: the C
+# and C++ runtimes, the driver (libcuda) and CUDA 13's cuBLAS/cuFFT; anything
+# else must be in the bundle.
+echo "== ldd check"
+allowed='^(/[^ ]*/)?(linux-vdso|ld-linux|libc\.|libm\.|libstdc\+\+|libgcc_s|libpthread|libdl\.|librt\.|libcuda\.|libcublas|libcublasLt|libcufft|libgfortran|libquadmath)'
+bad=0
+for exe in "$BUNDLE"/test_* "$BUNDLE"/bench_* ${cli:+"$BUNDLE/idattn"}; do
+    [ -e "$exe" ] || continue
+    deps=$(LD_LIBRARY_PATH="$BUNDLE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ldd "$exe" | sed 's/^[[:space:]]*//')
+    while read -r name _ path _; do
+        [ -z "$name" ] && continue
+        if [ "$path" = "not" ]; then
+            echo "  $(basename "$exe"): $name NOT FOUND"; bad=1
+        elif ! [[ "$name" =~ $allowed ]]; then
+            echo "  $(basename "$exe"): depends on $name ($path), which the GPU machine may lack"; bad=1
+        fi
+    done <<< "$deps"
+    if grep -q 'libboost\|libopenblas\|liblapack\|libcudart' <<< "$deps"; then
+        echo "  $(basename "$exe"): links Boost/OpenBLAS/LAPACK/cudart dynamically; IDATTN_STATIC_DEPS did not take"; bad=1
+    fi
+done
+[ "$bad" -eq 0 ] && echo "  every dependency is either bundled or expected on the GPU machine"
+
+if [ -z "${NO_STRIP:-}" ]; then
+    # Host symbols only: the device code (fatbin) stays intact.
+    strip "$BUNDLE"/test_* "$BUNDLE"/bench_* ${cli:+"$BUNDLE/idattn"} 2>/dev/null || true
+fi
+
+{
+    echo "bundle made: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname)"
+    echo "commit: $(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo none)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (working tree differs from the commit)')"
+    echo "cuda arch: sm_$ARCH"
+    nvcc_bin=$(sed -n 's/^CMAKE_CUDA_COMPILER:[A-Z]*=//p' "$BUILD/CMakeCache.txt")
+    echo "nvcc: $("${nvcc_bin:-nvcc}" --version 2>/dev/null | tail -1 || true)"
+    echo "cmake flags: -DCMAKE_CUDA_ARCHITECTURES=$ARCH -DIDATTN_STATIC_DEPS=ON -DIDATTN_PYTHON=OFF -DIDATTN_NOTEBOOKS=OFF"
+    echo "cli path baked into the tests: ${cli:-none}"
+    echo "source dir baked into the tests: $ROOT"
+} > "$BUNDLE/BUNDLE_INFO"
+
+size_kib=$(du -sk "$BUNDLE" | cut -f1)
+echo "== $BUNDLE: $(find "$BUNDLE" -maxdepth 1 -mindepth 1 | wc -l) entries, $((size_kib / 1024)) MiB"
+ls -l "$BUNDLE"
+cat "$BUNDLE/BUNDLE_INFO"
+if [ "$size_kib" -gt $((MAX_MIB * 1024)) ]; then
+    echo "error: the bundle is over $MAX_MIB MiB; the device run carries 64 MiB at most" >&2
+    exit 1
+fi
+[ "$bad" -eq 0 ] || { echo "error: see the ldd check above" >&2; exit 1; }
