@@ -68,6 +68,11 @@ fi
 
 echo "== tests ($build)"
 (cd "$build" && ctest -j "$jobs" --output-on-failure --timeout 900)
+# CTest lists skipped tests without their output: say why they were skipped.
+if grep -qh "^SKIPPED" "$build/Testing/Temporary/LastTest.log" 2>/dev/null; then
+  echo "== skipped test executables and why:"
+  grep -h "^SKIPPED" "$build/Testing/Temporary/LastTest.log" | sort -u | sed 's/^/   /'
+fi
 
 if [ "${IDATTN_SKIP_SANITIZE:-0}" != 1 ]; then
   san="${build}-asan"

@@ -136,6 +136,20 @@ xt::xtensor<double, 2> draw_for(FeatureMap map, std::size_t m, std::size_t d, st
 
 namespace {
 
+// Row i of (P4) read from the recurrent state: o_i = S^T xi(q_i) / z^T xi(q_i).   eq:P4
+template <class T>
+void read_state(const xt::xtensor<T, 2>& fq, std::size_t i, const xt::xtensor<T, 2>& S, const xt::xtensor<T, 1>& z,
+                xt::xtensor<T, 2>& o) {
+    const std::size_t rf = fq.shape(1), dv = S.shape(1);
+    T den = 0;
+    for (std::size_t r = 0; r < rf; ++r) den += fq(i, r) * z(r);
+    for (std::size_t c = 0; c < dv; ++c) {
+        T num = 0;
+        for (std::size_t r = 0; r < rf; ++r) num += fq(i, r) * S(r, c);
+        o(i, c) = num / den;
+    }
+}
+
 template <class T>
 std::vector<std::size_t> shape_of(const xt::xtensor<T, 2>& a) {
     return {a.shape(0), a.shape(1)};
@@ -322,15 +336,7 @@ xt::xtensor<T, 2> linear_attention_recurrent(const xt::xtensor<T, 2>& fq, const 
     xt::xtensor<T, 2> S = xt::zeros<T>({rf, dv});  // S = sum_n xi(k_n) v_n^T
     xt::xtensor<T, 1> z = xt::zeros<T>({rf});      // z = sum_n xi(k_n)
     xt::xtensor<T, 2> o = xt::zeros<T>({nq, dv});
-    auto read = [&](std::size_t i) {  // o_i = S^T xi(q_i) / z^T xi(q_i)              eq:P4
-        T den = 0;
-        for (std::size_t r = 0; r < rf; ++r) den += fq(i, r) * z(r);
-        for (std::size_t c = 0; c < dv; ++c) {
-            T num = 0;
-            for (std::size_t r = 0; r < rf; ++r) num += fq(i, r) * S(r, c);
-            o(i, c) = num / den;
-        }
-    };
+    auto read = [&](std::size_t i) { read_state(fq, i, S, z, o); };  // eq:P4
     for (std::size_t j = 0; j < n; ++j) {
         // S_j = S_{j-1} + xi(k_j) v_j^T,  z_j = z_{j-1} + xi(k_j)                   eq:2.recurrence
         for (std::size_t r = 0; r < rf; ++r) {
@@ -399,15 +405,8 @@ xt::xtensor<T, 2> linear_attention_recurrent_stable(const ScaledFeatures<T>& q, 
     xt::xtensor<T, 2> S = xt::zeros<T>({rf, dv});  // exp(-m) sum_n xi(k_n) v_n^T
     xt::xtensor<T, 1> z = xt::zeros<T>({rf});      // exp(-m) sum_n xi(k_n)
     xt::xtensor<T, 2> o = xt::zeros<T>({nq, dv});
-    auto read = [&](std::size_t i) {  // the common factor exp(m) of S and z cancels too   eq:P4
-        T den = 0;
-        for (std::size_t r = 0; r < rf; ++r) den += fq(i, r) * z(r);
-        for (std::size_t c = 0; c < dv; ++c) {
-            T num = 0;
-            for (std::size_t r = 0; r < rf; ++r) num += fq(i, r) * S(r, c);
-            o(i, c) = num / den;
-        }
-    };
+    // the common factor exp(m) of S and z cancels in the ratio              eq:P4
+    auto read = [&](std::size_t i) { read_state(fq, i, S, z, o); };
     for (std::size_t j = 0; j < n; ++j) {
         if (k.c(j) > m) {
             // m' = max(m, c_j): rescale the sums by exp(m - m') (0 on the first key).   eq:2.stream
