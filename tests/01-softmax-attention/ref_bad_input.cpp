@@ -7,7 +7,9 @@
 
 #include "api/01-softmax-attention/softmax_attention_api.hpp"
 #include "ref/common/error.hpp"
+#include "tests/common/messages.hpp"
 
+using idattn::test::has;
 using idattn::HostTensor;
 using idattn::api::Impl;
 
@@ -24,15 +26,8 @@ HostTensor tensor(std::vector<std::size_t> shape, double fill = 0.5) {
 
 // Runs the api call and returns the error message ("" if none).
 std::string error_of(const HostTensor& q, const HostTensor& k, const HostTensor& v, bool causal = false) {
-    try {
-        idattn::api::softmax_attention(q, k, v, causal, Impl::Ref);
-    } catch (const idattn::Error& e) {
-        return e.what();
-    }
-    return "";
+    return idattn::test::error_message([&] { idattn::api::softmax_attention(q, k, v, causal, Impl::Ref); });
 }
-
-bool has(const std::string& s, const std::string& x) { return s.find(x) != std::string::npos; }
 
 }  // namespace
 

@@ -7,12 +7,13 @@
 #include "ref/02-kernel-feature-map/feature_map.hpp"
 #include "tests/common/cli_runner.hpp"
 #include "tests/common/testutil.hpp"
+#include "tests/common/messages.hpp"
 
+using idattn::test::has;
 using idattn::test::run_cli;
 using Mat = xt::xtensor<double, 2>;
 
 namespace {
-bool has(const std::string& s, const std::string& x) { return s.find(x) != std::string::npos; }
 
 Mat read_mat(const std::string& path) {
     const auto t = idattn::npy::read(path, path);

@@ -7,7 +7,9 @@
 
 #include "api/02-kernel-feature-map/feature_map_api.hpp"
 #include "ref/common/error.hpp"
+#include "tests/common/messages.hpp"
 
+using idattn::test::has;
 using idattn::HostTensor;
 using idattn::api::FeatureMap;
 using idattn::api::Impl;
@@ -27,25 +29,14 @@ HostTensor tensor(std::vector<std::size_t> shape, double fill = 0.5) {
 const HostTensor kNoW{{0, 0}, "float64", {}};
 
 std::string features_error(const HostTensor& x, FeatureMap map, const HostTensor& w) {
-    try {
-        idattn::api::feature_map(x, map, w, Impl::Ref);
-    } catch (const idattn::Error& e) {
-        return e.what();
-    }
-    return "";
+    return idattn::test::error_message([&] { idattn::api::feature_map(x, map, w, Impl::Ref); });
 }
 
 std::string linear_error(const HostTensor& q, const HostTensor& k, const HostTensor& v, FeatureMap map,
                          const HostTensor& w, std::size_t chunk = 16, bool causal = false) {
-    try {
-        idattn::api::linear_attention(q, k, v, map, w, LinearForm::Chunked, causal, chunk, Impl::Ref);
-    } catch (const idattn::Error& e) {
-        return e.what();
-    }
-    return "";
+    return idattn::test::error_message(
+        [&] { idattn::api::linear_attention(q, k, v, map, w, LinearForm::Chunked, causal, chunk, Impl::Ref); });
 }
-
-bool has(const std::string& s, const std::string& x) { return s.find(x) != std::string::npos; }
 
 }  // namespace
 

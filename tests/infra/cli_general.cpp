@@ -3,12 +3,10 @@
 
 #include "api/common/npy.hpp"
 #include "tests/common/cli_runner.hpp"
+#include "tests/common/messages.hpp"
 
+using idattn::test::has;
 using idattn::test::run_cli;
-
-namespace {
-bool has(const std::string& s, const std::string& x) { return s.find(x) != std::string::npos; }
-}  // namespace
 
 BOOST_AUTO_TEST_SUITE(cli_general)
 
