@@ -55,3 +55,31 @@ def feature_map(x, map, w=None, impl="ref", full=False):
 def linear_attention(q, k, v, map, w=None, form="chunked", causal=False, chunk=64, impl="ref", full=False):
     """Linear attention (eq:P4) in the form 'quadratic', 'recurrent' or 'chunked' (eq:2.5)."""
     return _result(_idattn.linear_attention(q, k, v, map, w, form, causal, chunk, impl), full)
+
+
+# ---- Chapter 3: the interdomain projection ------------------------------------
+
+def basis_matrix(basis, M, N):
+    """Phi (M, N) of a real basis on N tokens: 'legs' (eq:3.1), 'gram' (eq:3.gram) or 'dct' (eq:3.dct)."""
+    return _idattn.basis_matrix(basis, M, N)
+
+
+def interdomain_project(fk, v, basis, M, impl="ref"):
+    """The projections (eq:P6): returns (U, Gamma, eta) = (Phi F_k, Phi V, Phi 1)."""
+    run = _result(_idattn.interdomain_project(fk, v, basis, M, impl), True)
+    return run["U"], run["Gamma"], run["eta"]
+
+
+def interdomain_attention(q, k, v, map="positive", w=None, basis="legs", M=32, causal=False, impl="ref", full=False):
+    """Interdomain attention (eq:P9) from q, k, v with a chapter-2 feature map and draw w."""
+    return _result(_idattn.interdomain_attention(q, k, v, map, w, basis, M, causal, impl), full)
+
+
+def interdomain_attention_features(fq, fk, v, basis, M, causal=False, impl="ref", full=False):
+    """Interdomain attention (eq:P9) on given features F_q, F_k; 'fourier' = Hermitian readout (eq:3.5)."""
+    return _result(_idattn.interdomain_attention_features(fq, fk, v, basis, M, causal, impl), full)
+
+
+def interdomain_effective_weights(fq, fk, basis, M, causal=False):
+    """The unnormalised effective weights W = (F_q F_k^T) P of eq:3.4, (Nq, N)."""
+    return _idattn.interdomain_effective_weights(fq, fk, basis, M, causal)["out"]

@@ -20,10 +20,12 @@ py::dict run_to_dict(const api::Run& run);
 // One binder per chapter, defined in python/NN-name.cpp.
 void bind_01_softmax_attention(py::module_& m);
 void bind_02_kernel_feature_map(py::module_& m);
+void bind_03_interdomain_projection(py::module_& m);
 
 inline constexpr void (*kChapters[])(py::module_&) = {
     &bind_01_softmax_attention,
     &bind_02_kernel_feature_map,
+    &bind_03_interdomain_projection,
 };
 
 }  // namespace idattn::py_bind

@@ -1,9 +1,11 @@
 // Error checking and an owning device buffer for the host side of the CUDA
 // code. Every CUDA runtime call in the project goes through
-// IDATTN_CUDA_CHECK, so a failure becomes an idattn::Error that names the
-// call, the place and CUDA's own description, instead of a silent bad result.
+// IDATTN_CUDA_CHECK (every cuBLAS call through IDATTN_CUBLAS_CHECK), so a
+// failure becomes an idattn::Error that names the call, the place and CUDA's
+// own description, instead of a silent bad result.
 #pragma once
 
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -31,6 +33,27 @@ namespace idattn::fast::detail {
         const cudaError_t idattn_cuda_err_ = (expr);                                          \
         if (idattn_cuda_err_ != cudaSuccess)                                                  \
             ::idattn::fast::detail::throw_cuda_error(idattn_cuda_err_, #expr, __FILE__, __LINE__); \
+    } while (0)
+
+namespace idattn::fast::detail {
+
+// "cuBLAS error: cublasSgemm(...) returned CUBLAS_STATUS_INVALID_VALUE (7): an
+//  invalid numeric value was used as an argument [at fast/x.cu:12]"
+[[noreturn]] inline void throw_cublas_error(cublasStatus_t st, const char* expr, const char* file, int line) {
+    throw ::idattn::Error(std::string("cuBLAS error: ") + expr + " returned " + cublasGetStatusName(st) + " (" +
+                          std::to_string(static_cast<int>(st)) + "): " + cublasGetStatusString(st) + " [at " +
+                          file + ":" + std::to_string(line) + "]");
+}
+
+}  // namespace idattn::fast::detail
+
+// The same for cuBLAS: evaluates a cublasStatus_t expression once; throws
+// idattn::Error, naming the status, unless it is CUBLAS_STATUS_SUCCESS.
+#define IDATTN_CUBLAS_CHECK(expr)                                                                     \
+    do {                                                                                              \
+        const cublasStatus_t idattn_cublas_st_ = (expr);                                              \
+        if (idattn_cublas_st_ != CUBLAS_STATUS_SUCCESS)                                               \
+            ::idattn::fast::detail::throw_cublas_error(idattn_cublas_st_, #expr, __FILE__, __LINE__); \
     } while (0)
 
 namespace idattn::fast {

@@ -1,0 +1,275 @@
+#include "interdomain_api.hpp"
+
+#include <algorithm>
+#include <type_traits>
+
+#include <xtensor/xview.hpp>
+
+#include "../../fast/03-interdomain-projection/interdomain.hpp"
+#include "../../fast/common/device.hpp"
+#include "../../ref/01-softmax-attention/softmax_attention.hpp"
+#include "../../ref/common/error.hpp"
+#include "../../ref/common/validate.hpp"
+#include "../common/convert.hpp"
+
+namespace idattn::api {
+
+namespace {
+
+const char* kNaive32 = "naive32 (the reference formula in float32, CPU)";
+const char* kRef = "ref (float64, CPU)";
+
+std::vector<std::size_t> last2(const std::vector<std::size_t>& s) { return {s[s.size() - 2], s[s.size() - 1]}; }
+
+// fq, fk, v of ranks 2 or 4 with the same (B, H); the rest is checked per head by the reference.
+void check_batched(const std::string& what, const std::vector<std::pair<std::string, const HostTensor*>>& ts) {
+    const auto& [name0, t0] = ts.front();
+    for (const auto& [name, t] : ts) {
+        if (t->shape.size() != t0->shape.size())
+            throw Error(what + ": " + name0 + " and " + name + " must have the same rank, but " + name0 + " has shape " +
+                        shape_str(t0->shape) + " and " + name + " " + shape_str(t->shape));
+        if (t->shape.size() == 4 && (t->shape[0] != t0->shape[0] || t->shape[1] != t0->shape[1]))
+            throw Error(what + ": " + name0 + " and " + name + " must share the (B, H) axes, but " + name0 +
+                        " has shape " + shape_str(t0->shape) + " and " + name + " " + shape_str(t->shape));
+    }
+}
+
+void check_fourier(const std::string& what, Basis b, bool causal) {
+    if (ref::is_complex(b) && causal)
+        throw Error(what + ": the fourier basis has no causal form here: the Hermitian readout (eq:3.5) is "
+                           "non-causal; use --basis legs|gram|dct for causal attention");
+}
+
+// Why the fast kernels cannot run this problem ("" when they can).
+std::string fast_unsupported(Basis b, std::size_t M, bool causal, std::size_t R, std::size_t d) {
+    const auto max_dim = static_cast<std::size_t>(fast::kInterdomainMaxDim);
+    if (ref::is_complex(b)) return "the fast chapter-3 kernels have no complex (fourier) basis";
+    if (R > max_dim || d > max_dim)
+        return "the fast chapter-3 kernels support R, d <= " + std::to_string(max_dim) + ", got R = " +
+               std::to_string(R) + ", d = " + std::to_string(d);
+    if (causal && b == Basis::Gram)
+        return "the fast causal kernel generates LegS and DCT prefix bases only (the Gram basis has no closed form)";
+    if (causal && M > static_cast<std::size_t>(fast::kInterdomainCausalMaxM))
+        return "the fast causal kernel supports M <= " + std::to_string(fast::kInterdomainCausalMaxM) + ", got M = " +
+               std::to_string(M);
+    return "";
+}
+
+Impl pick(Impl impl, Basis b, std::size_t M, bool causal, std::size_t R, std::size_t d,
+          std::vector<std::string>& notes) {
+    if (impl == Impl::Fast) {
+        const std::string why = fast_unsupported(b, M, causal, R, d);
+        if (!why.empty()) {
+            notes.push_back(why + "; ran the float64 reference instead");
+            return Impl::Ref;
+        }
+    }
+    return resolve_impl(impl, notes);
+}
+
+// (P9) on every head, the reference formula in T.
+template <class T>
+xt::xtensor<T, 4> reference_heads(const xt::xtensor<T, 4>& fq, const xt::xtensor<T, 4>& fk, const xt::xtensor<T, 4>& v,
+                                  Basis b, std::size_t M, bool causal) {
+    xt::xtensor<T, 4> out(std::array<std::size_t, 4>{fq.shape(0), fq.shape(1), fq.shape(2), v.shape(3)});
+    for (std::size_t bb = 0; bb < fq.shape(0); ++bb)
+        for (std::size_t h = 0; h < fq.shape(1); ++h) {
+            const xt::xtensor<T, 2> qh = xt::view(fq, bb, h), kh = xt::view(fk, bb, h), vh = xt::view(v, bb, h);
+            if (ref::is_complex(b))
+                xt::view(out, bb, h) = ref::interdomain_attention_hermitian<T>(M, qh, kh, vh);  // eq:3.5
+            else
+                xt::view(out, bb, h) = ref::interdomain_attention<T>(b, M, qh, kh, vh, causal);  // eq:P9
+        }
+    return out;
+}
+
+#if IDATTN_HAVE_CUDA  // resolve_impl never returns Fast in a build without CUDA
+xt::xtensor<float, 4> fast_heads(const xt::xtensor<float, 4>& fq, const xt::xtensor<float, 4>& fk,
+                                 const xt::xtensor<float, 4>& v, Basis b, std::size_t M, bool causal) {
+    if (causal) return fast::interdomain_attention_causal(b, M, fq, fk, v);
+    return fast::interdomain_attention(ref::basis_matrix<float>(b, M, fk.shape(2)), fq, fk, v);
+}
+#endif
+
+// The three inputs in T, run by the chosen backend.
+template <class T>
+Run run_heads(const xt::xtensor<T, 4>& fq, const xt::xtensor<T, 4>& fk, const xt::xtensor<T, 4>& v, Basis b,
+              std::size_t M, bool causal, Impl impl, std::size_t rank, Run run) {
+#if IDATTN_HAVE_CUDA
+    if constexpr (std::is_same_v<T, float>) {
+        if (impl == Impl::Fast) {
+            run.out = from_batched(fast_heads(fq, fk, v, b, M, causal), rank);
+            run.backend = "fast (float32, " + fast::device_status().detail + ")";
+            return run;
+        }
+    }
+#endif
+    run.out = from_batched(reference_heads<T>(fq, fk, v, b, M, causal), rank);
+    run.backend = impl == Impl::Naive32 ? kNaive32 : kRef;
+    return run;
+}
+
+// Checks W against the head dimension d, as `linear` does (chapter 2).
+void check_w(const std::string& what, ref::FeatureMap map, const HostTensor& w, std::size_t d) {
+    if (ref::is_random(map) && w.shape.empty())
+        throw Error(what + ": the " + ref::feature_map_name(map) + " map needs a random draw W of shape (R, " +
+                    std::to_string(d) + "); none was given");
+    ref::check_feature_inputs(what, map, {1, d}, w.shape);
+    if (ref::is_random(map)) require_tensor(what, "W", w, {2});
+}
+
+template <class T>
+xt::xtensor<T, 2> w_matrix(ref::FeatureMap map, const HostTensor& w) {
+    if (!ref::is_random(map)) return xt::xtensor<T, 2>(std::array<std::size_t, 2>{0, 0});
+    xt::xtensor<T, 2> out(std::array<std::size_t, 2>{w.shape[0], w.shape[1]});
+    std::transform(w.data.begin(), w.data.end(), out.begin(), [](double x) { return static_cast<T>(x); });
+    return out;
+}
+
+// Stabilised features of q and k on every head (eq:2.stab): the query's own
+// constant and one constant for all keys of a sequence cancel in (P9).
+template <class T>
+void features(const HostTensor& q, const HostTensor& k, ref::FeatureMap map, const HostTensor& w,
+              xt::xtensor<T, 4>& fq, xt::xtensor<T, 4>& fk) {
+    const auto qb = to_batched<T>(q), kb = to_batched<T>(k);
+    const auto wm = w_matrix<T>(map, w);
+    const std::size_t B = qb.shape(0), H = qb.shape(1), d = qb.shape(3);
+    const std::size_t rf = ref::feature_dim(map, ref::is_random(map) ? w.shape[0] : 0, d);
+    fq = xt::xtensor<T, 4>(std::array<std::size_t, 4>{B, H, qb.shape(2), rf});
+    fk = xt::xtensor<T, 4>(std::array<std::size_t, 4>{B, H, kb.shape(2), rf});
+    for (std::size_t bb = 0; bb < B; ++bb)
+        for (std::size_t h = 0; h < H; ++h) {
+            const xt::xtensor<T, 2> qh = xt::view(qb, bb, h), kh = xt::view(kb, bb, h);
+            xt::view(fq, bb, h) = ref::scaled_feature_map<T>(map, qh, wm).f;                         // eq:2.stab
+            xt::view(fk, bb, h) = ref::sequence_stabilised(ref::scaled_feature_map<T>(map, kh, wm));  // eq:2.stab
+        }
+}
+
+template <class T>
+ProjectRun project_as(const HostTensor& fk, const HostTensor& v, Basis b, std::size_t M, ProjectRun run) {
+    const auto kb = to_batched<T>(fk), vb = to_batched<T>(v);
+    const std::size_t B = kb.shape(0), H = kb.shape(1), N = kb.shape(2), R = kb.shape(3), d = vb.shape(3);
+    const auto phi = ref::basis_matrix<T>(b, M, N);
+    xt::xtensor<T, 4> U(std::array<std::size_t, 4>{B, H, M, R}), G(std::array<std::size_t, 4>{B, H, M, d});
+    xt::xtensor<T, 4> eta(std::array<std::size_t, 4>{1, 1, 1, M});
+    for (std::size_t bb = 0; bb < B; ++bb)
+        for (std::size_t h = 0; h < H; ++h) {
+            const xt::xtensor<T, 2> kh = xt::view(kb, bb, h), vh = xt::view(vb, bb, h);
+            const auto p = ref::project<T>(phi, kh, vh);  // eq:P6
+            xt::view(U, bb, h) = p.U;
+            xt::view(G, bb, h) = p.Gamma;
+            xt::view(eta, 0, 0, 0) = p.eta;
+        }
+    run.U = from_batched(U, fk.shape.size());
+    run.Gamma = from_batched(G, fk.shape.size());
+    run.eta = from_batched(eta, 1);
+    return run;
+}
+
+}  // namespace
+
+HostTensor basis_matrix(Basis b, std::size_t M, std::size_t N) {
+    if (ref::is_complex(b))
+        throw Error("basis_matrix: the fourier basis is complex and has no real (M, N) matrix; "
+                    "use legs, gram or dct (eq:3.5 builds the DFT rows internally)");
+    const auto phi = ref::basis_matrix<double>(b, M, N);
+    HostTensor t;
+    t.shape = {M, N};
+    t.data.assign(phi.begin(), phi.end());
+    return t;
+}
+
+ProjectRun interdomain_project(const HostTensor& fk, const HostTensor& v, Basis b, std::size_t M, Impl impl) {
+    const std::string what = "interdomain_project";
+    require_tensor(what, "key features", fk, {2, 4});
+    require_tensor(what, "v", v, {2, 4});
+    check_batched(what, {{"key features", &fk}, {"v", &v}});
+    const std::size_t N = fk.shape[fk.shape.size() - 2];
+    if (v.shape[v.shape.size() - 2] != N)
+        throw Error(what + ": v has shape " + shape_str(v.shape) + " but there are N = " + std::to_string(N) +
+                    " key features; expected v of shape (..., " + std::to_string(N) + ", d)");
+    if (ref::is_complex(b))
+        throw Error(what + ": the fourier basis is complex and its coefficients have no real .npy form here; "
+                           "use legs, gram or dct");
+    ref::check_basis_size(what, b, M, N);
+    ProjectRun run;
+    if (impl == Impl::Fast) {
+        run.notes.push_back("the fast backend fuses the projection with the readout and exposes no separate "
+                            "projection here; ran the float64 reference instead");
+        impl = Impl::Ref;
+    }
+    note_dtypes(impl, {{"key features", &fk}, {"v", &v}}, run.notes);
+    if (impl == Impl::Naive32) {
+        run.backend = kNaive32;
+        return project_as<float>(fk, v, b, M, std::move(run));
+    }
+    run.backend = kRef;
+    return project_as<double>(fk, v, b, M, std::move(run));
+}
+
+Run interdomain_attention_features(const HostTensor& fq, const HostTensor& fk, const HostTensor& v, Basis b,
+                                   std::size_t M, bool causal, Impl impl) {
+    const std::string what = "interdomain_attention";
+    require_tensor(what, "query features", fq, {2, 4});
+    require_tensor(what, "key features", fk, {2, 4});
+    require_tensor(what, "v", v, {2, 4});
+    check_batched(what, {{"query features", &fq}, {"key features", &fk}, {"v", &v}});
+    ref::check_interdomain_inputs(what, b, M, last2(fq.shape), last2(fk.shape), last2(v.shape), causal);
+    check_fourier(what, b, causal);
+    Run run;
+    impl = pick(impl, b, M, causal, fk.shape.back(), v.shape.back(), run.notes);
+    note_dtypes(impl, {{"query features", &fq}, {"key features", &fk}, {"v", &v}}, run.notes);
+    if (impl == Impl::Ref)
+        return run_heads<double>(to_batched<double>(fq), to_batched<double>(fk), to_batched<double>(v), b, M, causal,
+                                 impl, fq.shape.size(), std::move(run));
+    return run_heads<float>(to_batched<float>(fq), to_batched<float>(fk), to_batched<float>(v), b, M, causal, impl,
+                            fq.shape.size(), std::move(run));
+}
+
+Run interdomain_attention(const HostTensor& q, const HostTensor& k, const HostTensor& v, ref::FeatureMap map,
+                          const HostTensor& w, Basis b, std::size_t M, bool causal, Impl impl) {
+    const std::string what = "interdomain_attention";
+    require_tensor(what, "q", q, {2, 4});
+    require_tensor(what, "k", k, {2, 4});
+    require_tensor(what, "v", v, {2, 4});
+    ref::check_softmax_inputs(what, q.shape, k.shape, v.shape, causal);
+    check_w(what, map, w, q.shape.back());
+    ref::check_feature_inputs(what, map, last2(k.shape), ref::is_random(map) ? w.shape : std::vector<std::size_t>{});
+    ref::check_basis_size(what, b, M, k.shape[k.shape.size() - 2]);
+    check_fourier(what, b, causal);
+    const std::size_t rf = ref::feature_dim(map, ref::is_random(map) ? w.shape[0] : 0, q.shape.back());
+    Run run;
+    impl = pick(impl, b, M, causal, rf, v.shape.back(), run.notes);
+    std::vector<std::pair<std::string, const HostTensor*>> inputs{{"q", &q}, {"k", &k}, {"v", &v}};
+    if (ref::is_random(map)) inputs.push_back({"W", &w});
+    note_dtypes(impl, inputs, run.notes);
+    if (impl == Impl::Ref) {
+        xt::xtensor<double, 4> fq, fk;
+        features<double>(q, k, map, w, fq, fk);
+        return run_heads<double>(fq, fk, to_batched<double>(v), b, M, causal, impl, q.shape.size(), std::move(run));
+    }
+    // naive32 and fast: the features in float32 on the CPU (chapter 2's fast maps are not written yet).
+    xt::xtensor<float, 4> fq, fk;
+    features<float>(q, k, map, w, fq, fk);
+    return run_heads<float>(fq, fk, to_batched<float>(v), b, M, causal, impl, q.shape.size(), std::move(run));
+}
+
+Run interdomain_effective_weights(const HostTensor& fq, const HostTensor& fk, Basis b, std::size_t M, bool causal) {
+    const std::string what = "interdomain_effective_weights";
+    require_tensor(what, "query features", fq, {2});
+    require_tensor(what, "key features", fk, {2});
+    ref::check_interdomain_inputs(what, b, M, fq.shape, fk.shape, {fk.shape[0], 1}, causal);
+    if (ref::is_complex(b))
+        throw Error(what + ": the fourier basis is complex; its effective kernel Re(Phi^H Phi) (eq:3.5) is not "
+                           "built here; use legs, gram or dct");
+    const auto qb = to_batched<double>(fq), kb = to_batched<double>(fk);
+    const xt::xtensor<double, 2> qh = xt::view(qb, 0, 0), kh = xt::view(kb, 0, 0);
+    const auto wm = ref::effective_weights<double>(b, M, qh, kh, causal);  // eq:3.4
+    Run run;
+    run.out.shape = {wm.shape(0), wm.shape(1)};
+    run.out.data.assign(wm.begin(), wm.end());
+    run.backend = kRef;
+    return run;
+}
+
+}  // namespace idattn::api

@@ -1,0 +1,135 @@
+// Chapter 3 subcommands: `project` (the projections U, Gamma, eta of eq:P6 onto a basis)
+// and `interdomain` (interdomain attention eq:P9 from q, k, v with a chapter-2 feature map),
+// through the api layer.
+#include <cstdint>
+#include <iostream>
+#include <string>
+
+#include "api/02-kernel-feature-map/feature_map_api.hpp"
+#include "api/03-interdomain-projection/interdomain_api.hpp"
+#include "api/common/npy.hpp"
+#include "cli.hpp"
+#include "ref/common/error.hpp"
+#include "ref/common/validate.hpp"
+
+namespace idattn::cli {
+namespace {
+
+std::uint64_t parse_count(const std::string& command, const std::string& option, const std::string& text) {
+    std::size_t used = 0;
+    unsigned long long value = 0;
+    try {
+        if (!text.empty() && text[0] != '-') value = std::stoull(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    if (text.empty() || used != text.size())
+        throw Error(command + ": " + option + " must be a non-negative integer, got '" + text + "'");
+    return value;
+}
+
+// The draw W, as in `idattn linear`: --w FILE.npy, or --R and --seed (saved to --save-w when asked).
+HostTensor weights(Args& a, ref::FeatureMap map, std::size_t d) {
+    const std::string w_path = a.optional("--w", "");
+    const std::string r_text = a.optional("--R", "");
+    const std::string seed_text = a.optional("--seed", "0");
+    const std::string save = a.optional("--save-w", "");
+    if (!ref::is_random(map)) {
+        if (!w_path.empty() || !r_text.empty())
+            throw Error(a.command() + ": the taylor map is deterministic: --w and --R do not apply");
+        return HostTensor{{0, 0}, "float64", {}};
+    }
+    HostTensor w;
+    if (!w_path.empty()) {
+        if (!r_text.empty()) throw Error(a.command() + ": give either --w FILE.npy or --R (a fresh draw), not both");
+        w = npy::read(w_path, "--w (" + w_path + ")");
+    } else {
+        if (r_text.empty())
+            throw Error(a.command() + ": the " + ref::feature_map_name(map) +
+                        " map needs a random draw: give --w FILE.npy or --R (number of random frequencies)");
+        w = api::draw_feature_weights(map, parse_count(a.command(), "--R", r_text), d,
+                                      parse_count(a.command(), "--seed", seed_text));
+    }
+    if (!save.empty()) npy::write(save, w.data.data(), w.shape);
+    return w;
+}
+
+void write_tensor(const std::string& path, const HostTensor& t) {
+    if (t.dtype == "float32") {
+        std::vector<float> f(t.data.begin(), t.data.end());
+        npy::write(path, f.data(), t.shape);
+    } else {
+        npy::write(path, t.data.data(), t.shape);
+    }
+}
+
+int run_project(Args& a) {
+    const auto basis = ref::parse_basis(a.required("--basis"));
+    const std::size_t M = parse_count(a.command(), "--M", a.required("--M"));
+    const HostTensor fk = a.tensor("--fk"), v = a.tensor("--v");
+    const auto impl = api::parse_impl(a.optional("--impl", "ref"));
+    const std::string out_u = a.required("--out-u"), out_g = a.required("--out-gamma"), out_e = a.required("--out-eta");
+    a.finish();
+    const auto run = api::interdomain_project(fk, v, basis, M, impl);
+    // Written only after the whole computation succeeded, each file atomically.
+    write_tensor(out_u, run.U);
+    write_tensor(out_g, run.Gamma);
+    write_tensor(out_e, run.eta);
+    for (const auto& n : run.notes) std::cerr << "idattn project: note: " << n << "\n";
+    std::cerr << "idattn project: backend " << run.backend << "; wrote " << out_u << " (U, " << shape_str(run.U.shape)
+              << "), " << out_g << " (Gamma, " << shape_str(run.Gamma.shape) << "), " << out_e << " (eta, "
+              << shape_str(run.eta.shape) << "), " << run.U.dtype << "\n";
+    return 0;
+}
+
+int run_interdomain(Args& a) {
+    const auto map = ref::parse_feature_map(a.optional("--map", "positive"));
+    const auto basis = ref::parse_basis(a.required("--basis"));
+    const std::size_t M = parse_count(a.command(), "--M", a.required("--M"));
+    const HostTensor q = a.tensor("--q"), k = a.tensor("--k"), v = a.tensor("--v");
+    const HostTensor w = weights(a, map, q.shape.empty() ? 0 : q.shape.back());
+    const bool causal = a.flag("--causal");
+    const auto impl = api::parse_impl(a.optional("--impl", "ref"));
+    const std::string out = a.required("--out");
+    a.finish();
+    write_result(out, api::interdomain_attention(q, k, v, map, w, basis, M, causal, impl), "interdomain");
+    return 0;
+}
+
+const Option kBasisOption{"--basis legs|gram|dct|fourier",
+                          "scaled Legendre (HiPPO-LegS, 3.1), discrete Legendre/Gram polynomials or DCT-II (3.3), "
+                          "complex unitary DFT rows (3.5, non-causal only)"};
+const Option kMOption{"--M N", "number of basis functions (interdomain states), >= 1; <= N for the discrete bases"};
+
+const Registrar project{
+    {"project", "03-interdomain-projection",
+     "projections U, Gamma, eta (P6) of key features and values onto M basis functions",
+     {kBasisOption, kMOption,
+      {"--fk FILE.npy", "key features, (N, R) or (B, H, N, R)"},
+      {"--v FILE.npy", "values, (N, d) or (B, H, N, d)"},
+      {"--impl ref|naive32", "float64 reference (default) or the same formula in float32"},
+      {"--out-u FILE.npy", "U = Phi F_k, (..., M, R)"},
+      {"--out-gamma FILE.npy", "Gamma = Phi V, (..., M, d)"},
+      {"--out-eta FILE.npy", "eta = Phi 1, (M,)"}},
+     "idattn project --basis legs --M 32 --fk fk.npy --v v.npy --out-u u.npy --out-gamma gamma.npy --out-eta eta.npy",
+     run_project}};
+
+const Registrar interdomain{
+    {"interdomain", "03-interdomain-projection",
+     "interdomain attention (P9): F_q U^T Gamma / F_q U^T eta with a feature map and a basis",
+     {{"--q FILE.npy", "queries, (Nq, d) or (B, H, Nq, d)"},
+      {"--k FILE.npy", "keys, (N, d) or (B, H, N, d)"},
+      {"--v FILE.npy", "values, same shape as k"},
+      {"--map rff|positive|orthogonal|taylor", "feature map of chapter 2 (default positive)"},
+      {"--w FILE.npy", "the random draw W, (R, d); instead of --R/--seed"},
+      {"--R N", "draw W with N random frequencies from --seed"},
+      {"--seed S", "seed of the draw (default 0)"},
+      {"--save-w FILE.npy", "write the draw W used, to reuse it with --w"},
+      kBasisOption, kMOption,
+      {"--causal", "query i reads the projection of its own prefix (keys n <= i + N - Nq) on the prefix basis"},
+      kImplOption, kOutOption},
+     "idattn interdomain --q q.npy --k k.npy --v v.npy --map positive --R 64 --basis legs --M 32 --causal --out o.npy",
+     run_interdomain}};
+
+}  // namespace
+}  // namespace idattn::cli
