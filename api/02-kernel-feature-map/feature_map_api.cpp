@@ -2,6 +2,8 @@
 
 #include <xtensor/xview.hpp>
 
+#include "../../fast/02-kernel-feature-map/feature_map.hpp"
+#include "../../fast/common/device.hpp"
 #include "../../ref/01-softmax-attention/softmax_attention.hpp"
 #include "../../ref/common/error.hpp"
 #include "../../ref/common/validate.hpp"
@@ -22,22 +24,14 @@ void check_w(const std::string& what, FeatureMap map, const HostTensor& w, std::
 
 template <class T>
 xt::xtensor<T, 2> w_matrix(FeatureMap map, const HostTensor& w) {
+    // taylor takes no W: an empty (0, 0) matrix
     if (!ref::is_random(map)) return xt::xtensor<T, 2>(std::array<std::size_t, 2>{0, 0});
     xt::xtensor<T, 2> out(std::array<std::size_t, 2>{w.shape[0], w.shape[1]});
     std::transform(w.data.begin(), w.data.end(), out.begin(), [](double x) { return static_cast<T>(x); });
     return out;
 }
 
-// Ref or Naive32 only: the chapter's fast kernels are not written yet.
-Impl pick(Impl impl, std::vector<std::string>& notes) {
-    impl = resolve_impl(impl, notes);
-    if (impl == Impl::Fast) {
-        notes.push_back("the fast chapter-2 kernels (fast/02-kernel-feature-map) are not implemented yet; "
-                        "ran the float64 reference instead");
-        impl = Impl::Ref;
-    }
-    return impl;
-}
+std::string device_backend() { return "fast (float32, " + fast::device_status().detail + ")"; }
 
 template <class T>
 HostTensor features_as(const HostTensor& x, FeatureMap map, const HostTensor& w) {
@@ -111,10 +105,19 @@ Run feature_map(const HostTensor& x, FeatureMap map, const HostTensor& w, Impl i
     ref::check_feature_inputs(what, map, {x.shape[x.shape.size() - 2], x.shape.back()},
                               ref::is_random(map) ? w.shape : std::vector<std::size_t>{});
     Run run;
-    impl = pick(impl, run.notes);
+    impl = resolve_impl(impl, run.notes);  // Fast without a device: Ref, with a note
     std::vector<std::pair<std::string, const HostTensor*>> inputs{{"x", &x}};
     if (ref::is_random(map)) inputs.push_back({"W", &w});
     note_dtypes(impl, inputs, run.notes);
+#if IDATTN_HAVE_CUDA  // resolve_impl never returns Fast in a build without CUDA
+    if (impl == Impl::Fast) {
+        // The fused feature-map kernel, literal features xi(x) like the reference (eq:P3).
+        const auto o = fast::feature_map(map, to_batched<float>(x), w_matrix<float>(map, w));
+        run.out = from_batched(o, x.shape.size());
+        run.backend = device_backend();
+        return run;
+    }
+#endif
     if (impl == Impl::Naive32) {
         run.out = features_as<float>(x, map, w);
         run.backend = "naive32 (the reference formula in float32, CPU)";
@@ -137,10 +140,40 @@ Run linear_attention(const HostTensor& q, const HostTensor& k, const HostTensor&
                               ref::is_random(map) ? w.shape : std::vector<std::size_t>{});
     if (chunk == 0) throw Error(what + ": the chunk size must be at least 1, got 0");
     Run run;
-    impl = pick(impl, run.notes);
+    const std::size_t dv = v.shape.back();
+    if (impl == Impl::Fast && (dv != q.shape.back() || dv > static_cast<std::size_t>(fast::kLinearMaxHeadDim))) {
+        run.notes.push_back("the fast linear-attention kernel needs v of head dimension d = " +
+                            std::to_string(q.shape.back()) + " <= " + std::to_string(fast::kLinearMaxHeadDim) +
+                            ", got " + std::to_string(dv) + "; ran the float64 reference instead");
+        impl = Impl::Ref;
+    }
+    impl = resolve_impl(impl, run.notes);  // Fast without a device: Ref, with a note
     std::vector<std::pair<std::string, const HostTensor*>> inputs{{"q", &q}, {"k", &k}, {"v", &v}};
     if (ref::is_random(map)) inputs.push_back({"W", &w});
     note_dtypes(impl, inputs, run.notes);
+#if IDATTN_HAVE_CUDA  // resolve_impl never returns Fast in a build without CUDA
+    if (impl == Impl::Fast) {
+        // The fast backend runs the chunked form (eq:2.chunk) with the chunked and
+        // quadratic forms' stabiliser (eq:2.stab). All three forms of eq:2.5 are
+        // equal up to rounding: chunk >= N is the quadratic form; the recurrent
+        // form runs chunked too (its streaming constant, eq:2.stream, differs from
+        // the per-sequence one only by rounding when both are finite).
+        const std::size_t n = k.shape[k.shape.size() - 2];
+        std::size_t fast_chunk = chunk;
+        if (form == LinearForm::Quadratic) {
+            fast_chunk = n;
+        } else if (form == LinearForm::Recurrent) {
+            run.notes.push_back("the fast backend evaluates the recurrent form as the chunked form (eq:2.chunk, "
+                                "chunk " + std::to_string(chunk) + "), equal up to rounding");
+        }
+        const auto o = fast::chunked_linear_attention(map, to_batched<float>(q), to_batched<float>(k),
+                                                      to_batched<float>(v), w_matrix<float>(map, w), causal,
+                                                      fast_chunk);
+        run.out = from_batched(o, q.shape.size());
+        run.backend = device_backend();
+        return run;
+    }
+#endif
     if (impl == Impl::Naive32) {
         run.out = linear_as<float>(q, k, v, map, w, form, causal, chunk);
         run.backend = "naive32 (the reference formula in float32, CPU)";

@@ -91,6 +91,100 @@ def compare_rule():
     assert not idattn.compare(ref, np.array([3.0, 4.2]), baseline=np.array([3.0, 4.05]))["pass"]
 
 
+# ---- Chapter 2: the kernel feature map ----------------------------------------
+
+
+@test
+def feature_maps_match_numpy():  # eq:P3 eq:2.1 eq:2.2 eq:2.3 eq:2.4
+    rng = np.random.default_rng()
+    d, R = 8, 16
+    x = rng.standard_normal((2, 3, 11, d)) * 0.5
+    xt = x / d ** 0.25
+    w = idattn.draw_feature_weights("positive", R, d, seed=3)
+    assert w.shape == (R, d) and w.dtype == np.float64
+    assert np.array_equal(w, idattn.draw_feature_weights("positive", R, d, seed=3))
+    f = idattn.feature_map(x, "positive", w)
+    want = np.exp(xt @ w.T - 0.5 * (xt ** 2).sum(-1, keepdims=True)) / np.sqrt(R)
+    assert f.shape == (2, 3, 11, R) and np.max(np.abs(f - want) / want) < 1e-12
+    f = idattn.feature_map(x, "rff", w)
+    a = xt @ w.T
+    mag = np.exp((x ** 2).sum(-1, keepdims=True) / (2 * np.sqrt(d))) / np.sqrt(R)
+    want = np.concatenate([mag * np.cos(a), mag * np.sin(a)], axis=-1)
+    assert f.shape == (2, 3, 11, 2 * R) and np.max(np.abs(f - want)) < 1e-12
+    wo = idattn.draw_feature_weights("orthogonal", R, d, seed=4)
+    u = wo[:d] / np.linalg.norm(wo[:d], axis=1, keepdims=True)  # one block: orthonormal directions
+    assert np.max(np.abs(u @ u.T - np.eye(d))) < 1e-12
+    assert idattn.draw_feature_weights("taylor", R, d).shape == (0, 0)
+    ft = idattn.feature_map(x[0, 0], "taylor")
+    t = x[0, 0] @ x[0, 0].T / np.sqrt(d)
+    assert ft.shape == (11, 1 + d + d * d)
+    assert np.max(np.abs(ft @ ft.T - (1 + t + t * t / 2))) < 1e-12
+
+
+@test
+def linear_attention_three_forms_agree():  # eq:2.5 eq:P4 eq:2.chunk eq:2.recurrence
+    rng = np.random.default_rng()
+    d = 8
+    q, k, v = (rng.standard_normal((2, 2, 37, d)) * s for s in (0.5, 0.5, 1.0))
+    w = idattn.draw_feature_weights("positive", 32, d, seed=5)
+    fq, fk = idattn.feature_map(q, "positive", w), idattn.feature_map(k, "positive", w)
+    for causal in (False, True):
+        a = np.einsum("bhir,bhjr->bhij", fq, fk)
+        if causal:
+            a = a * np.tril(np.ones((37, 37)))
+        want = np.einsum("bhij,bhjd->bhid", a, v) / a.sum(-1, keepdims=True)
+        for form in ("quadratic", "recurrent", "chunked"):
+            o = idattn.linear_attention(q, k, v, "positive", w, form=form, causal=causal, chunk=5)
+            assert o.shape == q.shape and np.max(np.abs(o - want)) < 1e-12, (form, causal)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            naive = idattn.linear_attention(q, k, v, "positive", w, causal=causal, chunk=5, impl="naive32")
+        assert naive.dtype == np.float32 and idattn.compare(want, naive, tol=1e-5)["pass"]
+
+
+@test
+def linear_attention_fast_runs_or_falls_back():  # eq:2.chunk
+    rng = np.random.default_rng()
+    q, k, v = (rng.standard_normal((1, 2, 70, 16)).astype(np.float32) * s for s in (0.5, 0.5, 1.0))
+    w = idattn.draw_feature_weights("orthogonal", 24, 16, seed=6).astype(np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ref = idattn.linear_attention(q, k, v, "orthogonal", w, causal=True, chunk=16)
+        naive = idattn.linear_attention(q, k, v, "orthogonal", w, causal=True, chunk=16, impl="naive32")
+        run = idattn.linear_attention(q, k, v, "orthogonal", w, causal=True, chunk=16, impl="fast", full=True)
+        frun = idattn.feature_map(q, "orthogonal", w, impl="fast", full=True)
+    if idattn.has_device():
+        assert run["backend"].startswith("fast") and frun["backend"].startswith("fast")
+        assert idattn.compare(ref, run["out"], baseline=naive)["pass"]
+    else:
+        assert run["backend"].startswith("ref") and frun["backend"].startswith("ref")
+        assert any("unavailable" in str(x.message) for x in caught)
+        assert np.max(np.abs(run["out"] - ref)) == 0
+
+
+@test
+def chapter2_errors_name_the_tensor():
+    x = np.ones((5, 8))
+    w = np.ones((4, 8))
+    cases = [(lambda: idattn.feature_map(x, "positive", np.ones((4, 7))), "W has shape (4, 7)"),
+             (lambda: idattn.feature_map(x, "positive"), "W has shape (0, 0)"),
+             (lambda: idattn.feature_map(x, "taylor", w), "takes no W"),
+             (lambda: idattn.feature_map(x, "gauss", w), "'gauss'"),
+             (lambda: idattn.draw_feature_weights("positive", 0, 8), "at least 1"),
+             (lambda: idattn.linear_attention(x, x, x, "positive", w, chunk=0), "chunk size must be at least 1"),
+             (lambda: idattn.linear_attention(x, x, x, "positive", w, form="bogus"), "'bogus'"),
+             (lambda: idattn.linear_attention(x, np.ones((5, 6)), x, "positive", w), "k has shape (5, 6)"),
+             (lambda: idattn.linear_attention(np.ones((6, 8)), x, x, "positive", w, causal=True), "Nq"),
+             (lambda: idattn.linear_attention(x, x, np.full((5, 8), np.nan), "positive", w), "v must be finite")]
+    for fn, expect in cases:
+        try:
+            fn()
+        except ValueError as e:
+            assert expect in str(e), f"{expect!r} not in {e}"
+        else:
+            raise AssertionError(f"no error for {expect}")
+
+
 def main():
     passed = failed = 0
     for t in TESTS:
