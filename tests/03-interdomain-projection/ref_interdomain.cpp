@@ -175,9 +175,34 @@ BOOST_AUTO_TEST_CASE(values_in_the_span_suffice_too) {
     }
 }
 
-// eq:3.2: outside the span, on smooth key trajectories, the error of (P9) against (P4)
-// falls strictly as M doubles (M = 1, 2, 4, 8, 16; N = 128; LegS and Gram). Printed.
-BOOST_AUTO_TEST_CASE(smooth_keys_error_decreases_with_M) {
+// eq:3.2: outside the span, on smooth key trajectories, what is lost is the part of the
+// key features outside the span. Its energy |F_k|^2 - |Phi F_k|^2 (Bessel: the L2 error of
+// the best approximation, the token signal's on [0, N] for LegS, the vectors' for Gram) falls
+// strictly with every added basis function, M = 1..16, N = 128. Exact, any draw.
+BOOST_AUTO_TEST_CASE(smooth_keys_reconstruction_error_decreases_with_M) {
+    IDATTN_SEEDED(rng);
+    const std::size_t nq = 32, n = 128, d = 16;
+    for (Basis b : {Basis::LegS, Basis::Gram}) {
+        const Mat q = rng.normal<2>({nq, d}, 0.5);
+        const auto f = positive_features(rng, q, smooth_keys(rng, n, d), 32);
+        const double energy = xt::sum(f.fk * f.fk)();
+        double prev = INFINITY;
+        for (std::size_t M = 1; M <= 16; ++M) {
+            const Mat u = xt::linalg::dot(basis_matrix<double>(b, M, n), f.fk);
+            const double e = std::sqrt((energy - xt::sum(u * u)()) / energy);
+            BOOST_TEST_MESSAGE(basis_name(b) << " M = " << M << ": rel. reconstruction error of F_k " << e);
+            BOOST_TEST(e < prev, basis_name(b) << " M = " << M << ": reconstruction error " << e << " not below "
+                                               << prev);
+            prev = e;
+        }
+    }
+}
+
+// eq:3.2 eq:P9: and the attention output follows: on smooth key trajectories the error of
+// (P9) against (P4) falls as M grows by factors of 4 (M = 1, 4, 16; N = 128; LegS and
+// Gram). Not for every single step: the output error of one draw may rise from one M to
+// the next (seen: LegS 0.249 at M = 1, 0.253 at M = 2), the reconstruction above may not.
+BOOST_AUTO_TEST_CASE(smooth_keys_output_error_decreases_with_M) {
     IDATTN_SEEDED(rng);
     const std::size_t nq = 32, n = 128, d = 16;
     for (Basis b : {Basis::LegS, Basis::Gram}) {
@@ -186,7 +211,7 @@ BOOST_AUTO_TEST_CASE(smooth_keys_error_decreases_with_M) {
         const Mat v = rng.normal<2>({n, d});
         const Mat p4 = linear_attention_quadratic<double>(f.fq, f.fk, v, false);
         double prev = INFINITY;
-        for (std::size_t M : {1ul, 2ul, 4ul, 8ul, 16ul}) {
+        for (std::size_t M : {1ul, 4ul, 16ul}) {
             const double e = rel_rms(p4, interdomain_attention<double>(b, M, f.fq, f.fk, v, false));
             BOOST_TEST_MESSAGE(basis_name(b) << " M = " << M << ": rel. error of (P9) vs (P4) " << e);
             BOOST_TEST(e < prev, basis_name(b) << " M = " << M << ": error " << e << " not below " << prev);
