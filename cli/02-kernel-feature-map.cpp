@@ -6,55 +6,16 @@
 #include "api/02-kernel-feature-map/feature_map_api.hpp"
 #include "api/common/npy.hpp"
 #include "cli.hpp"
+#include "feature_weights.hpp"
 #include "ref/common/error.hpp"
 
 namespace idattn::cli {
 namespace {
 
-std::uint64_t parse_count(const std::string& command, const std::string& option, const std::string& text) {
-    std::size_t used = 0;
-    unsigned long long value = 0;
-    try {
-        if (!text.empty() && text[0] != '-') value = std::stoull(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    if (text.empty() || used != text.size())
-        throw Error(command + ": " + option + " must be a non-negative integer, got '" + text + "'");
-    return value;
-}
-
-// The draw W: read from --w FILE.npy when given, otherwise drawn from --R and
-// --seed (and written to --save-w when asked, so another run can reuse it).
-HostTensor weights(Args& a, api::FeatureMap map, std::size_t d) {
-    const std::string w_path = a.optional("--w", "");
-    const std::string r_text = a.optional("--R", "");
-    const std::string seed_text = a.optional("--seed", "0");
-    const std::string save = a.optional("--save-w", "");
-    if (!ref::is_random(map)) {
-        if (!w_path.empty() || !r_text.empty())
-            throw Error(a.command() + ": the taylor map is deterministic: --w and --R do not apply");
-        return HostTensor{{0, 0}, "float64", {}};
-    }
-    HostTensor w;
-    if (!w_path.empty()) {
-        if (!r_text.empty()) throw Error(a.command() + ": give either --w FILE.npy or --R (a fresh draw), not both");
-        w = npy::read(w_path, "--w (" + w_path + ")");
-    } else {
-        if (r_text.empty())
-            throw Error(a.command() + ": the " + ref::feature_map_name(map) +
-                        " map needs a random draw: give --w FILE.npy or --R (number of random frequencies)");
-        w = api::draw_feature_weights(map, parse_count(a.command(), "--R", r_text), d,
-                                      parse_count(a.command(), "--seed", seed_text));
-    }
-    if (!save.empty()) npy::write(save, w.data.data(), w.shape);
-    return w;
-}
-
 int run_features(Args& a) {
     const auto map = ref::parse_feature_map(a.required("--map"));
     const HostTensor x = a.tensor("--x");
-    const HostTensor w = weights(a, map, x.shape.empty() ? 0 : x.shape.back());
+    const HostTensor w = feature_weights(a, map, x.shape.empty() ? 0 : x.shape.back());
     const auto impl = api::parse_impl(a.optional("--impl", "ref"));
     const std::string out = a.required("--out");
     a.finish();
@@ -67,7 +28,7 @@ int run_linear(Args& a) {
     const auto form = api::parse_linear_form(a.optional("--form", "chunked"));
     const std::size_t chunk = parse_count(a.command(), "--chunk", a.optional("--chunk", "64"));
     const HostTensor q = a.tensor("--q"), k = a.tensor("--k"), v = a.tensor("--v");
-    const HostTensor w = weights(a, map, q.shape.empty() ? 0 : q.shape.back());
+    const HostTensor w = feature_weights(a, map, q.shape.empty() ? 0 : q.shape.back());
     const bool causal = a.flag("--causal");
     const auto impl = api::parse_impl(a.optional("--impl", "ref"));
     const std::string out = a.required("--out");

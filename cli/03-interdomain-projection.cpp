@@ -9,50 +9,12 @@
 #include "api/03-interdomain-projection/interdomain_api.hpp"
 #include "api/common/npy.hpp"
 #include "cli.hpp"
+#include "feature_weights.hpp"
 #include "ref/common/error.hpp"
 #include "ref/common/validate.hpp"
 
 namespace idattn::cli {
 namespace {
-
-std::uint64_t parse_count(const std::string& command, const std::string& option, const std::string& text) {
-    std::size_t used = 0;
-    unsigned long long value = 0;
-    try {
-        if (!text.empty() && text[0] != '-') value = std::stoull(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    if (text.empty() || used != text.size())
-        throw Error(command + ": " + option + " must be a non-negative integer, got '" + text + "'");
-    return value;
-}
-
-// The draw W, as in `idattn linear`: --w FILE.npy, or --R and --seed (saved to --save-w when asked).
-HostTensor weights(Args& a, ref::FeatureMap map, std::size_t d) {
-    const std::string w_path = a.optional("--w", "");
-    const std::string r_text = a.optional("--R", "");
-    const std::string seed_text = a.optional("--seed", "0");
-    const std::string save = a.optional("--save-w", "");
-    if (!ref::is_random(map)) {
-        if (!w_path.empty() || !r_text.empty())
-            throw Error(a.command() + ": the taylor map is deterministic: --w and --R do not apply");
-        return HostTensor{{0, 0}, "float64", {}};
-    }
-    HostTensor w;
-    if (!w_path.empty()) {
-        if (!r_text.empty()) throw Error(a.command() + ": give either --w FILE.npy or --R (a fresh draw), not both");
-        w = npy::read(w_path, "--w (" + w_path + ")");
-    } else {
-        if (r_text.empty())
-            throw Error(a.command() + ": the " + ref::feature_map_name(map) +
-                        " map needs a random draw: give --w FILE.npy or --R (number of random frequencies)");
-        w = api::draw_feature_weights(map, parse_count(a.command(), "--R", r_text), d,
-                                      parse_count(a.command(), "--seed", seed_text));
-    }
-    if (!save.empty()) npy::write(save, w.data.data(), w.shape);
-    return w;
-}
 
 void write_tensor(const std::string& path, const HostTensor& t) {
     if (t.dtype == "float32") {
@@ -87,7 +49,7 @@ int run_interdomain(Args& a) {
     const auto basis = ref::parse_basis(a.required("--basis"));
     const std::size_t M = parse_count(a.command(), "--M", a.required("--M"));
     const HostTensor q = a.tensor("--q"), k = a.tensor("--k"), v = a.tensor("--v");
-    const HostTensor w = weights(a, map, q.shape.empty() ? 0 : q.shape.back());
+    const HostTensor w = feature_weights(a, map, q.shape.empty() ? 0 : q.shape.back());
     const bool causal = a.flag("--causal");
     const auto impl = api::parse_impl(a.optional("--impl", "ref"));
     const std::string out = a.required("--out");

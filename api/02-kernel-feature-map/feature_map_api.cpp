@@ -13,15 +13,6 @@ namespace idattn::api {
 
 namespace {
 
-// Checks W against the head dimension d (eq:2.1 to eq:2.4 need W of shape (R, d), taylor none).
-void check_w(const std::string& what, FeatureMap map, const HostTensor& w, std::size_t d) {
-    if (ref::is_random(map) && w.shape.empty())
-        throw Error(what + ": the " + ref::feature_map_name(map) + " map needs a random draw W of shape (R, " +
-                    std::to_string(d) + "); none was given");
-    ref::check_feature_inputs(what, map, {1, d}, w.shape);
-    if (ref::is_random(map)) require_tensor(what, "W", w, {2});
-}
-
 template <class T>
 xt::xtensor<T, 2> w_matrix(FeatureMap map, const HostTensor& w) {
     // taylor takes no W: an empty (0, 0) matrix
@@ -101,7 +92,7 @@ HostTensor draw_feature_weights(FeatureMap map, std::size_t R, std::size_t d, st
 Run feature_map(const HostTensor& x, FeatureMap map, const HostTensor& w, Impl impl) {
     const std::string what = "feature_map";
     require_tensor(what, "x", x, {2, 4});
-    check_w(what, map, w, x.shape.back());
+    check_feature_weights(what, map, w, x.shape.back());
     ref::check_feature_inputs(what, map, {x.shape[x.shape.size() - 2], x.shape.back()},
                               ref::is_random(map) ? w.shape : std::vector<std::size_t>{});
     Run run;
@@ -135,7 +126,7 @@ Run linear_attention(const HostTensor& q, const HostTensor& k, const HostTensor&
     require_tensor(what, "k", k, {2, 4});
     require_tensor(what, "v", v, {2, 4});
     ref::check_softmax_inputs(what, q.shape, k.shape, v.shape, causal);
-    check_w(what, map, w, q.shape.back());
+    check_feature_weights(what, map, w, q.shape.back());
     ref::check_feature_inputs(what, map, {k.shape[k.shape.size() - 2], k.shape.back()},
                               ref::is_random(map) ? w.shape : std::vector<std::size_t>{});
     if (chunk == 0) throw Error(what + ": the chunk size must be at least 1, got 0");
@@ -183,5 +174,38 @@ Run linear_attention(const HostTensor& q, const HostTensor& k, const HostTensor&
     }
     return run;
 }
+
+void check_feature_weights(const std::string& what, FeatureMap map, const HostTensor& w, std::size_t d) {
+    // eq:2.1 to eq:2.4 need W of shape (R, d); taylor none.
+    if (ref::is_random(map) && w.shape.empty())
+        throw Error(what + ": the " + ref::feature_map_name(map) + " map needs a random draw W of shape (R, " +
+                    std::to_string(d) + "); none was given");
+    ref::check_feature_inputs(what, map, {1, d}, w.shape);
+    if (ref::is_random(map)) require_tensor(what, "W", w, {2});
+}
+
+template <class T>
+HeadFeatures<T> stabilised_head_features(const HostTensor& q, const HostTensor& k, FeatureMap map,
+                                         const HostTensor& w) {
+    const auto qb = to_batched<T>(q), kb = to_batched<T>(k);
+    const auto wm = w_matrix<T>(map, w);
+    const std::size_t B = qb.shape(0), H = qb.shape(1), d = qb.shape(3);
+    const std::size_t rf = ref::feature_dim(map, ref::is_random(map) ? w.shape[0] : 0, d);
+    HeadFeatures<T> f;
+    f.fq = xt::xtensor<T, 4>(std::array<std::size_t, 4>{B, H, qb.shape(2), rf});
+    f.fk = xt::xtensor<T, 4>(std::array<std::size_t, 4>{B, H, kb.shape(2), rf});
+    for (std::size_t b = 0; b < B; ++b)
+        for (std::size_t h = 0; h < H; ++h) {
+            const xt::xtensor<T, 2> qh = xt::view(qb, b, h), kh = xt::view(kb, b, h);
+            xt::view(f.fq, b, h) = ref::scaled_feature_map<T>(map, qh, wm).f;                         // eq:2.stab
+            xt::view(f.fk, b, h) = ref::sequence_stabilised(ref::scaled_feature_map<T>(map, kh, wm));  // eq:2.stab
+        }
+    return f;
+}
+
+template HeadFeatures<double> stabilised_head_features<double>(const HostTensor&, const HostTensor&, FeatureMap,
+                                                               const HostTensor&);
+template HeadFeatures<float> stabilised_head_features<float>(const HostTensor&, const HostTensor&, FeatureMap,
+                                                             const HostTensor&);
 
 }  // namespace idattn::api

@@ -35,4 +35,22 @@ Run feature_map(const HostTensor& x, FeatureMap map, const HostTensor& w, Impl i
 Run linear_attention(const HostTensor& q, const HostTensor& k, const HostTensor& v, FeatureMap map,
                      const HostTensor& w, LinearForm form, bool causal, std::size_t chunk, Impl impl);
 
+// ---- Shared with the chapters that build on feature maps (3, 4) -------------
+// Throws idattn::Error (prefixed with `what`) unless W is a draw of shape
+// (R, d), R >= 1, for a random map, or absent for taylor.
+void check_feature_weights(const std::string& what, FeatureMap map, const HostTensor& w, std::size_t d);
+
+// Stabilised features of q and k on every head (eq:2.stab): queries drop their
+// own constant, keys share one constant per sequence; both cancel in any
+// attention that divides by the same weights. q (.., Nq, d), k (.., N, d) ->
+// fq (B, H, Nq, R_f), fk (B, H, N, R_f). Instantiated for double and float.
+template <class T>
+struct HeadFeatures {
+    xt::xtensor<T, 4> fq;
+    xt::xtensor<T, 4> fk;
+};
+template <class T>
+HeadFeatures<T> stabilised_head_features(const HostTensor& q, const HostTensor& k, FeatureMap map,
+                                         const HostTensor& w);
+
 }  // namespace idattn::api

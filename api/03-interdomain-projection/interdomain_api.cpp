@@ -6,6 +6,7 @@
 #include <xtensor/xview.hpp>
 
 #include "../../fast/03-interdomain-projection/interdomain.hpp"
+#include "../02-kernel-feature-map/feature_map_api.hpp"
 #include "../../fast/common/device.hpp"
 #include "../../ref/01-softmax-attention/softmax_attention.hpp"
 #include "../../ref/common/error.hpp"
@@ -109,42 +110,6 @@ Run run_heads(const xt::xtensor<T, 4>& fq, const xt::xtensor<T, 4>& fk, const xt
     return run;
 }
 
-// Checks W against the head dimension d, as `linear` does (chapter 2).
-void check_w(const std::string& what, ref::FeatureMap map, const HostTensor& w, std::size_t d) {
-    if (ref::is_random(map) && w.shape.empty())
-        throw Error(what + ": the " + ref::feature_map_name(map) + " map needs a random draw W of shape (R, " +
-                    std::to_string(d) + "); none was given");
-    ref::check_feature_inputs(what, map, {1, d}, w.shape);
-    if (ref::is_random(map)) require_tensor(what, "W", w, {2});
-}
-
-template <class T>
-xt::xtensor<T, 2> w_matrix(ref::FeatureMap map, const HostTensor& w) {
-    if (!ref::is_random(map)) return xt::xtensor<T, 2>(std::array<std::size_t, 2>{0, 0});
-    xt::xtensor<T, 2> out(std::array<std::size_t, 2>{w.shape[0], w.shape[1]});
-    std::transform(w.data.begin(), w.data.end(), out.begin(), [](double x) { return static_cast<T>(x); });
-    return out;
-}
-
-// Stabilised features of q and k on every head (eq:2.stab): the query's own
-// constant and one constant for all keys of a sequence cancel in (P9).
-template <class T>
-void features(const HostTensor& q, const HostTensor& k, ref::FeatureMap map, const HostTensor& w,
-              xt::xtensor<T, 4>& fq, xt::xtensor<T, 4>& fk) {
-    const auto qb = to_batched<T>(q), kb = to_batched<T>(k);
-    const auto wm = w_matrix<T>(map, w);
-    const std::size_t B = qb.shape(0), H = qb.shape(1), d = qb.shape(3);
-    const std::size_t rf = ref::feature_dim(map, ref::is_random(map) ? w.shape[0] : 0, d);
-    fq = xt::xtensor<T, 4>(std::array<std::size_t, 4>{B, H, qb.shape(2), rf});
-    fk = xt::xtensor<T, 4>(std::array<std::size_t, 4>{B, H, kb.shape(2), rf});
-    for (std::size_t bb = 0; bb < B; ++bb)
-        for (std::size_t h = 0; h < H; ++h) {
-            const xt::xtensor<T, 2> qh = xt::view(qb, bb, h), kh = xt::view(kb, bb, h);
-            xt::view(fq, bb, h) = ref::scaled_feature_map<T>(map, qh, wm).f;                         // eq:2.stab
-            xt::view(fk, bb, h) = ref::sequence_stabilised(ref::scaled_feature_map<T>(map, kh, wm));  // eq:2.stab
-        }
-}
-
 template <class T>
 ProjectRun project_as(const HostTensor& fk, const HostTensor& v, Basis b, std::size_t M, ProjectRun run) {
     const auto kb = to_batched<T>(fk), vb = to_batched<T>(v);
@@ -233,7 +198,7 @@ Run interdomain_attention(const HostTensor& q, const HostTensor& k, const HostTe
     require_tensor(what, "k", k, {2, 4});
     require_tensor(what, "v", v, {2, 4});
     ref::check_softmax_inputs(what, q.shape, k.shape, v.shape, causal);
-    check_w(what, map, w, q.shape.back());
+    check_feature_weights(what, map, w, q.shape.back());
     ref::check_feature_inputs(what, map, last2(k.shape), ref::is_random(map) ? w.shape : std::vector<std::size_t>{});
     ref::check_basis_size(what, b, M, k.shape[k.shape.size() - 2]);
     check_fourier(what, b, causal);
@@ -244,14 +209,13 @@ Run interdomain_attention(const HostTensor& q, const HostTensor& k, const HostTe
     if (ref::is_random(map)) inputs.push_back({"W", &w});
     note_dtypes(impl, inputs, run.notes);
     if (impl == Impl::Ref) {
-        xt::xtensor<double, 4> fq, fk;
-        features<double>(q, k, map, w, fq, fk);
-        return run_heads<double>(fq, fk, to_batched<double>(v), b, M, causal, impl, q.shape.size(), std::move(run));
+        auto f = stabilised_head_features<double>(q, k, map, w);  // eq:2.stab
+        return run_heads<double>(f.fq, f.fk, to_batched<double>(v), b, M, causal, impl, q.shape.size(), std::move(run));
     }
-    // naive32 and fast: the features in float32 on the CPU (chapter 2's fast maps are not written yet).
-    xt::xtensor<float, 4> fq, fk;
-    features<float>(q, k, map, w, fq, fk);
-    return run_heads<float>(fq, fk, to_batched<float>(v), b, M, causal, impl, q.shape.size(), std::move(run));
+    // naive32 and fast: the features in float32 on the CPU (the fast path times and checks chapter 3's
+    // kernels; chapter 2's fast feature map is verified on its own).
+    auto f = stabilised_head_features<float>(q, k, map, w);  // eq:2.stab
+    return run_heads<float>(f.fq, f.fk, to_batched<float>(v), b, M, causal, impl, q.shape.size(), std::move(run));
 }
 
 Run interdomain_effective_weights(const HostTensor& fq, const HostTensor& fk, Basis b, std::size_t M, bool causal) {
