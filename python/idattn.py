@@ -83,3 +83,48 @@ def interdomain_attention_features(fq, fk, v, basis, M, causal=False, impl="ref"
 def interdomain_effective_weights(fq, fk, basis, M, causal=False):
     """The unnormalised effective weights W = (F_q F_k^T) P of eq:3.4, (Nq, N)."""
     return _idattn.interdomain_effective_weights(fq, fk, basis, M, causal)["out"]
+
+
+# ---- Chapter 4: the SSM basis recurrence --------------------------------------
+# Complex values come from the compiled module as real arrays with a trailing axis of 2.
+
+def _complex(a):
+    return a[..., 0] + 1j * a[..., 1] if a.dtype == "float64" else (a[..., 0] + 1j * a[..., 1]).astype("complex64")
+
+
+def ssm_parameters(basis="s4d", init="inv", M=64, delta=0.01, L=64, alpha=0.0):
+    """(Lambda, Bbar), complex (M,): S4D (eq:P11, eq:4.zoh) or the damped Fourier basis (eq:4.6)."""
+    p = _idattn.ssm_parameters(basis, init, M, delta, L, alpha)
+    return _complex(p["lambda"]), _complex(p["bbar"])
+
+
+def ssm_impulse_response(N, basis="s4d", init="inv", M=64, delta=0.01, L=64, alpha=0.0):
+    """The basis psi (N, M) complex, psi[tau, m] = Lambda_m^tau Bbar_m (eq:4.psi)."""
+    return _complex(_idattn.ssm_impulse_response(N, basis, init, M, delta, L, alpha)["out"])
+
+
+def ssm_states(z, basis="s4d", init="inv", M=64, delta=0.01, L=64, alpha=0.0, form="recurrence", chunk=64,
+               impl="ref", full=False):
+    """The states (N, M, C) complex after every token of z (N, C), form 'recurrence' (eq:P11), 'explicit'
+    (eq:4.3), 'fft' (eq:4.4) or 'chunked' (eq:4.5). complex128 (ref) or complex64 (naive32, fast)."""
+    run = _result(_idattn.ssm_states(z, basis, init, M, delta, L, alpha, form, chunk, impl), True)
+    run["out"] = _complex(run["out"])
+    return run if full else run["out"]
+
+
+def legs_states(z, M, method="exact", substeps=1, full=False):
+    """The HiPPO-LegS states c(t) (N, M, C): 'exact' (eq:4.1), 'euler' or 'bilinear' (eq:4.2)."""
+    return _result(_idattn.legs_states(z, M, method, substeps), full)
+
+
+def ssm_attention(q, k, v, map="positive", w=None, basis="s4d", init="inv", M=64, delta=0.01, L=64, alpha=0.0,
+                  form="recurrence", chunk=64, impl="ref", full=False):
+    """Causal interdomain attention over an SSM basis (eq:4.readout) from q, k, v with a feature map and draw w."""
+    return _result(_idattn.ssm_attention(q, k, v, map, w, basis, init, M, delta, L, alpha, form, chunk, impl), full)
+
+
+def ssm_attention_features(fq, fk, v, basis="s4d", init="inv", M=64, delta=0.01, L=64, alpha=0.0,
+                           form="recurrence", chunk=64, impl="ref", full=False):
+    """Causal interdomain attention over an SSM basis (eq:4.readout) on given features F_q, F_k."""
+    return _result(_idattn.ssm_attention_features(fq, fk, v, basis, init, M, delta, L, alpha, form, chunk, impl),
+                   full)

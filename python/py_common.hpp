@@ -21,11 +21,13 @@ py::dict run_to_dict(const api::Run& run);
 void bind_01_softmax_attention(py::module_& m);
 void bind_02_kernel_feature_map(py::module_& m);
 void bind_03_interdomain_projection(py::module_& m);
+void bind_04_ssm_basis_recurrence(py::module_& m);
 
 inline constexpr void (*kChapters[])(py::module_&) = {
     &bind_01_softmax_attention,
     &bind_02_kernel_feature_map,
     &bind_03_interdomain_projection,
+    &bind_04_ssm_basis_recurrence,
 };
 
 }  // namespace idattn::py_bind

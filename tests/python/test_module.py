@@ -185,6 +185,105 @@ def chapter2_errors_name_the_tensor():
             raise AssertionError(f"no error for {expect}")
 
 
+def _expect_error(fn, expect):
+    try:
+        fn()
+    except ValueError as e:
+        assert expect in str(e), f"{expect!r} not in {e}"
+    else:
+        raise AssertionError(f"no error for {expect}")
+
+
+@test
+def chapter3_bases_are_orthonormal_and_parseval_holds():  # eq:3.gram eq:3.dct eq:3.3 eq:P9
+    rng = np.random.default_rng(3)
+    n = 37
+    for basis in ("gram", "dct"):
+        phi = idattn.basis_matrix(basis, n, n)
+        assert phi.shape == (n, n)
+        assert np.abs(phi @ phi.T - np.eye(n)).max() < 1e-12, basis
+    fq = rng.random((11, 9)) + 0.1
+    fk = rng.random((n, 9)) + 0.1
+    v = rng.standard_normal((n, 5))
+    w = fq @ fk.T
+    p4 = (w @ v) / w.sum(axis=1, keepdims=True)
+    for basis in ("gram", "dct", "fourier"):  # M = N: exact (eq:3.3, eq:3.5)
+        o = idattn.interdomain_attention_features(fq, fk, v, basis, n)
+        assert np.abs(o - p4).max() < 1e-12 * np.abs(p4).max(), basis
+
+
+@test
+def chapter3_projection_and_effective_matrix():  # eq:P6 eq:3.4
+    rng = np.random.default_rng(4)
+    n, M = 29, 6
+    fq = rng.random((7, 4)) + 0.1
+    fk = rng.random((n, 4)) + 0.1
+    v = rng.standard_normal((n, 3))
+    U, G, eta = idattn.interdomain_project(fk, v, "legs", M)
+    phi = idattn.basis_matrix("legs", M, n)
+    assert np.abs(U - phi @ fk).max() < 1e-13 and np.abs(G - phi @ v).max() < 1e-13
+    assert np.abs(eta - phi.sum(axis=1)).max() < 1e-13
+    o = idattn.interdomain_attention_features(fq, fk, v, "legs", M)
+    w = idattn.interdomain_effective_weights(fq, fk, "legs", M)
+    assert np.abs(o - (w @ v) / w.sum(axis=1, keepdims=True)).max() < 1e-12
+
+
+@test
+def chapter3_errors_name_the_problem():
+    fk = np.ones((8, 4))
+    _expect_error(lambda: idattn.basis_matrix("gram", 9, 8), "M = 9")
+    _expect_error(lambda: idattn.basis_matrix("legs", 0, 8), "M")
+    _expect_error(lambda: idattn.basis_matrix("hippo", 2, 8), "'hippo'")
+    _expect_error(lambda: idattn.interdomain_project(fk, np.ones((7, 4)), "legs", 2), "(7, 4)")
+
+
+@test
+def chapter4_forms_agree_and_match_the_impulse_response():  # eq:P11 eq:4.psi eq:4.3 eq:4.4 eq:4.5
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((23, 3))
+    x = idattn.ssm_states(z, M=8, delta=0.05)
+    assert x.dtype == np.complex128 and x.shape == (23, 8, 3)
+    for form in ("explicit", "fft", "chunked"):
+        y = idattn.ssm_states(z, M=8, delta=0.05, form=form, chunk=5)
+        assert np.abs(y - x).max() < 1e-12 * np.abs(x).max(), form
+    psi = idattn.ssm_impulse_response(23, M=8, delta=0.05)
+    direct = np.einsum("tsm,sc->tmc", np.array([[psi[t - s] if s <= t else np.zeros(8) for s in range(23)]
+                                                 for t in range(23)]), z)
+    assert np.abs(direct - x).max() < 1e-12 * np.abs(x).max()
+
+
+@test
+def chapter4_legs_exact_equals_chapter3_projection():  # eq:4.1 eq:4.scale eq:3.1
+    rng = np.random.default_rng(6)
+    z = rng.standard_normal((12, 2))
+    c = idattn.legs_states(z, 6)
+    for t in (1, 5, 12):
+        u = idattn.basis_matrix("legs", 6, t) @ z[:t]
+        assert np.abs(np.sqrt(t) * c[t - 1] - u).max() < 1e-12 * np.abs(u).max(), t
+
+
+@test
+def chapter4_damped_fourier_is_decayed_linear_attention():  # eq:4.6
+    rng = np.random.default_rng(7)
+    n, alpha = 16, 0.1
+    fq = rng.random((n, 5)) + 0.1
+    fk = rng.random((n, 5)) + 0.1
+    v = rng.standard_normal((n, 3))
+    o = idattn.ssm_attention_features(fq, fk, v, basis="fourier", L=n, alpha=alpha)
+    t = np.arange(n)
+    w = np.tril(fq @ fk.T * np.exp(-2 * alpha * (t[:, None] - t[None, :])))
+    assert np.abs(o - (w @ v) / w.sum(axis=1, keepdims=True)).max() < 1e-12
+
+
+@test
+def chapter4_errors_name_the_problem():
+    z = np.ones((6, 2))
+    _expect_error(lambda: idattn.ssm_states(z, M=4, delta=-1.0), "Delta")
+    _expect_error(lambda: idattn.ssm_states(np.ones((2, 3, 4)), M=4), "rank")
+    _expect_error(lambda: idattn.ssm_states(z, M=4, form="chunked", chunk=0), "chunk")
+    _expect_error(lambda: idattn.ssm_states(z, basis="hippo"), "--basis")
+
+
 def main():
     passed = failed = 0
     for t in TESTS:

@@ -1,0 +1,247 @@
+#include "ssm_api.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+
+#include <xtensor/xview.hpp>
+
+#include "../../fast/04-ssm-basis-recurrence/ssm.hpp"
+#include "../../fast/common/device.hpp"
+#include "../02-kernel-feature-map/feature_map_api.hpp"
+#include "../../ref/01-softmax-attention/softmax_attention.hpp"
+#include "../../ref/common/error.hpp"
+#include "../../ref/common/validate.hpp"
+#include "../common/convert.hpp"
+
+namespace idattn::api {
+
+namespace {
+
+const char* kNaive32 = "naive32 (the reference formula in float32, CPU)";
+const char* kRef = "ref (float64, CPU)";
+
+// Why the fast backend cannot run this problem ("" when it can).
+std::string fast_unsupported(ref::SsmForm form, std::size_t R, std::size_t d) {
+    const auto max_dim = static_cast<std::size_t>(fast::kSsmMaxDim);
+    if (form == ref::SsmForm::Explicit)
+        return "the explicit O(N^2) form (eq:4.3) has no fast version (the fast backend runs the chunked scan or cuFFT)";
+    if (R > max_dim || d > max_dim)
+        return "the fast chapter-4 attention supports R, d <= " + std::to_string(max_dim) + ", got R = " +
+               std::to_string(R) + ", d = " + std::to_string(d);
+    return "";
+}
+
+Impl pick(Impl impl, ref::SsmForm form, std::size_t R, std::size_t d, std::vector<std::string>& notes) {
+    if (impl == Impl::Fast) {
+        const std::string why = fast_unsupported(form, R, d);
+        if (!why.empty()) {
+            notes.push_back(why + "; ran the float64 reference instead");
+            return Impl::Ref;
+        }
+    }
+    return resolve_impl(impl, notes);
+}
+
+std::vector<std::size_t> last2(const std::vector<std::size_t>& s) { return {s[s.size() - 2], s[s.size() - 1]}; }
+
+// Complex (..., ) -> real (..., 2): [..., 0] real part, [..., 1] imaginary part.
+template <class T, class E>
+HostTensor complex_tensor(const E& x, std::vector<std::size_t> shape) {
+    HostTensor t;
+    t.dtype = sizeof(T) == 4 ? "float32" : "float64";
+    shape.push_back(2);
+    t.shape = std::move(shape);
+    t.data.reserve(2 * x.size());
+    for (const std::complex<T>& c : x) {
+        t.data.push_back(c.real());
+        t.data.push_back(c.imag());
+    }
+    return t;
+}
+
+template <class T>
+xt::xtensor<T, 2> matrix(const HostTensor& t) {
+    xt::xtensor<T, 2> out(std::array<std::size_t, 2>{t.shape[0], t.shape[1]});
+    std::transform(t.data.begin(), t.data.end(), out.begin(), [](double x) { return static_cast<T>(x); });
+    return out;
+}
+
+void check_chunk(const std::string& what, ref::SsmForm form, std::size_t chunk) {
+    if (form == ref::SsmForm::Chunked && chunk == 0)
+        throw Error(what + ": the chunk size K (--chunk) must be at least 1, got 0");
+}
+
+// fq, fk, v of ranks 2 or 4 with the same (B, H); the rest is checked per head by the reference.
+void check_batched(const std::string& what, const std::vector<std::pair<std::string, const HostTensor*>>& ts) {
+    const auto& [name0, t0] = ts.front();
+    for (const auto& [name, t] : ts) {
+        if (t->shape.size() != t0->shape.size())
+            throw Error(what + ": " + name0 + " and " + name + " must have the same rank, but " + name0 + " has shape " +
+                        shape_str(t0->shape) + " and " + name + " " + shape_str(t->shape));
+        if (t->shape.size() == 4 && (t->shape[0] != t0->shape[0] || t->shape[1] != t0->shape[1]))
+            throw Error(what + ": " + name0 + " and " + name + " must share the (B, H) axes, but " + name0 +
+                        " has shape " + shape_str(t0->shape) + " and " + name + " " + shape_str(t->shape));
+    }
+}
+
+// eq:4.readout on every head, the reference formula in T.
+template <class T>
+xt::xtensor<T, 4> reference_heads(const xt::xtensor<T, 4>& fq, const xt::xtensor<T, 4>& fk, const xt::xtensor<T, 4>& v,
+                                  const ref::DiagonalSsm<double>& s, ref::SsmForm form, std::size_t chunk) {
+    const auto st = ref::ssm_cast<T>(s);
+    xt::xtensor<T, 4> out(std::array<std::size_t, 4>{fq.shape(0), fq.shape(1), fq.shape(2), v.shape(3)});
+    for (std::size_t bb = 0; bb < fq.shape(0); ++bb)
+        for (std::size_t h = 0; h < fq.shape(1); ++h) {
+            const xt::xtensor<T, 2> qh = xt::view(fq, bb, h), kh = xt::view(fk, bb, h), vh = xt::view(v, bb, h);
+            xt::view(out, bb, h) = ref::ssm_attention<T>(form, st, qh, kh, vh, chunk);  // eq:4.readout
+        }
+    return out;
+}
+
+template <class T>
+Run run_heads(const xt::xtensor<T, 4>& fq, const xt::xtensor<T, 4>& fk, const xt::xtensor<T, 4>& v,
+              const ref::DiagonalSsm<double>& s, ref::SsmForm form, std::size_t chunk, Impl impl, std::size_t rank,
+              Run run) {
+#if IDATTN_HAVE_CUDA
+    if constexpr (std::is_same_v<T, float>) {
+        if (impl == Impl::Fast) {
+            // The fused causal readout over the chunked scan (eq:4.5, eq:4.readout); every form has the same states.
+            const std::size_t k = form == ref::SsmForm::Chunked ? chunk : std::size_t(fast::kSsmDefaultChunk);
+            run.out = from_batched(fast::ssm_attention(ref::ssm_cast<float>(s), fq, fk, v, k), rank);
+            run.backend = "fast (float32, " + fast::device_status().detail + ")";
+            return run;
+        }
+    }
+#endif
+    run.out = from_batched(reference_heads<T>(fq, fk, v, s, form, chunk), rank);
+    run.backend = impl == Impl::Naive32 ? kNaive32 : kRef;
+    return run;
+}
+
+template <class T>
+Run states_as(const HostTensor& z, const ref::DiagonalSsm<double>& s, ref::SsmForm form, std::size_t chunk, Run run,
+              Impl impl) {
+#if IDATTN_HAVE_CUDA
+    if constexpr (std::is_same_v<T, float>) {
+        if (impl == Impl::Fast) {
+            const auto x = fast::ssm_states(form, ref::ssm_cast<float>(s), matrix<float>(z), chunk);  // eq:4.4 eq:4.5
+            run.out = complex_tensor<float>(x, {x.shape(0), x.shape(1), x.shape(2)});
+            run.backend = "fast (float32, " + fast::device_status().detail + ")";
+            return run;
+        }
+    }
+#endif
+    (void)impl;
+    const auto x = ref::ssm_states<T>(form, ref::ssm_cast<T>(s), matrix<T>(z), chunk);  // eq:P11 eq:4.3 eq:4.4 eq:4.5
+    run.out = complex_tensor<T>(x, {x.shape(0), x.shape(1), x.shape(2)});
+    return run;
+}
+
+}  // namespace
+
+SsmBasis parse_ssm_basis(const std::string& name) {
+    if (name == "s4d") return SsmBasis::S4d;
+    if (name == "fourier") return SsmBasis::Fourier;
+    throw Error("--basis must be 's4d' (S4D-Inv/Lin with zero-order hold) or 'fourier' (the damped Fourier basis "
+                "of eq:4.6), got '" + name + "'");
+}
+
+std::string ssm_basis_name(SsmBasis b) { return b == SsmBasis::S4d ? "s4d" : "fourier"; }
+
+ref::DiagonalSsm<double> ssm_parameters(const SsmSpec& spec) {
+    if (spec.basis == SsmBasis::Fourier) return ref::damped_fourier(spec.L, spec.alpha);  // eq:4.6
+    return ref::s4d(spec.init, spec.M, spec.delta);                                       // eq:P11 eq:4.zoh
+}
+
+SsmParamsRun ssm_parameters_tensors(const SsmSpec& spec) {
+    const auto s = ssm_parameters(spec);
+    const std::size_t M = s.lambda.shape(0);
+    return {complex_tensor<double>(s.lambda, {M}), complex_tensor<double>(s.bbar, {M})};
+}
+
+Run ssm_impulse_response(const SsmSpec& spec, std::size_t N) {
+    if (N == 0) throw Error("ssm_impulse_response: the number of lags N must be at least 1, got 0");
+    const auto psi = ref::impulse_response<double>(ssm_parameters(spec), N);  // eq:4.psi
+    Run run;
+    run.out = complex_tensor<double>(psi, {psi.shape(0), psi.shape(1)});
+    run.backend = kRef;
+    return run;
+}
+
+Run ssm_states(const HostTensor& z, const SsmSpec& spec, ref::SsmForm form, std::size_t chunk, Impl impl) {
+    const std::string what = "ssm_states(" + ref::ssm_form_name(form) + ")";
+    require_tensor(what, "z", z, {2});
+    require_sane_size(what, "z", z.shape);
+    check_chunk(what, form, chunk);
+    const auto s = ssm_parameters(spec);
+    Run run;
+    impl = pick(impl, form, 0, 0, run.notes);
+    note_dtypes(impl, {{"z", &z}}, run.notes);
+    if (impl != Impl::Ref) {
+        run.backend = kNaive32;
+        return states_as<float>(z, s, form, chunk, std::move(run), impl);
+    }
+    run.backend = kRef;
+    return states_as<double>(z, s, form, chunk, std::move(run), impl);
+}
+
+Run legs_states(const HostTensor& z, std::size_t M, ref::LegsMethod method, std::size_t substeps) {
+    const std::string what = "legs_states(" + ref::legs_method_name(method) + ")";
+    require_tensor(what, "z", z, {2});
+    require_sane_size(what, "z", z.shape);
+    Run run;
+    note_dtypes(Impl::Ref, {{"z", &z}}, run.notes);
+    const auto c = ref::legs_states(method, M, matrix<double>(z), substeps);  // eq:4.1 eq:4.2
+    run.out.shape = {c.shape(0), c.shape(1), c.shape(2)};
+    run.out.data.assign(c.begin(), c.end());
+    run.backend = kRef;
+    return run;
+}
+
+Run ssm_attention_features(const HostTensor& fq, const HostTensor& fk, const HostTensor& v, const SsmSpec& spec,
+                           ref::SsmForm form, std::size_t chunk, Impl impl) {
+    const std::string what = "ssm_attention";
+    require_tensor(what, "query features", fq, {2, 4});
+    require_tensor(what, "key features", fk, {2, 4});
+    require_tensor(what, "v", v, {2, 4});
+    check_batched(what, {{"query features", &fq}, {"key features", &fk}, {"v", &v}});
+    ref::check_ssm_attention_inputs(what, last2(fq.shape), last2(fk.shape), last2(v.shape));
+    check_chunk(what, form, chunk);
+    const auto s = ssm_parameters(spec);
+    Run run;
+    impl = pick(impl, form, fk.shape.back(), v.shape.back(), run.notes);
+    note_dtypes(impl, {{"query features", &fq}, {"key features", &fk}, {"v", &v}}, run.notes);
+    if (impl == Impl::Ref)
+        return run_heads<double>(to_batched<double>(fq), to_batched<double>(fk), to_batched<double>(v), s, form, chunk,
+                                 impl, fq.shape.size(), std::move(run));
+    return run_heads<float>(to_batched<float>(fq), to_batched<float>(fk), to_batched<float>(v), s, form, chunk, impl,
+                            fq.shape.size(), std::move(run));
+}
+
+Run ssm_attention(const HostTensor& q, const HostTensor& k, const HostTensor& v, ref::FeatureMap map,
+                  const HostTensor& w, const SsmSpec& spec, ref::SsmForm form, std::size_t chunk, Impl impl) {
+    const std::string what = "ssm_attention";
+    require_tensor(what, "q", q, {2, 4});
+    require_tensor(what, "k", k, {2, 4});
+    require_tensor(what, "v", v, {2, 4});
+    ref::check_softmax_inputs(what, q.shape, k.shape, v.shape, /*causal=*/true);
+    check_feature_weights(what, map, w, q.shape.back());
+    ref::check_feature_inputs(what, map, last2(k.shape), ref::is_random(map) ? w.shape : std::vector<std::size_t>{});
+    check_chunk(what, form, chunk);
+    const auto s = ssm_parameters(spec);
+    const std::size_t rf = ref::feature_dim(map, ref::is_random(map) ? w.shape[0] : 0, q.shape.back());
+    Run run;
+    impl = pick(impl, form, rf, v.shape.back(), run.notes);
+    std::vector<std::pair<std::string, const HostTensor*>> inputs{{"q", &q}, {"k", &k}, {"v", &v}};
+    if (ref::is_random(map)) inputs.push_back({"W", &w});
+    note_dtypes(impl, inputs, run.notes);
+    if (impl == Impl::Ref) {
+        auto f = stabilised_head_features<double>(q, k, map, w);  // eq:2.stab
+        return run_heads<double>(f.fq, f.fk, to_batched<double>(v), s, form, chunk, impl, q.shape.size(), std::move(run));
+    }
+    auto f = stabilised_head_features<float>(q, k, map, w);  // eq:2.stab
+    return run_heads<float>(f.fq, f.fk, to_batched<float>(v), s, form, chunk, impl, q.shape.size(), std::move(run));
+}
+
+}  // namespace idattn::api
