@@ -300,11 +300,11 @@ void check_linear_inputs(const std::string& what, const std::vector<std::size_t>
     require_sane_size(what, "key features", fk);
     require_sane_size(what, "v", v);
     if (fk[1] != fq[1])
-        throw Error(what + ": key features have shape " + shape_str(fk) + " but query features have R_f = " +
-                    std::to_string(fq[1]) + "; expected (N, " + std::to_string(fq[1]) + ")");
+        throw Error(what + ": key features have shape " + shape_str(fk) + " but query features have " +
+                    std::to_string(fq[1]) + " features per row; expected (N, " + std::to_string(fq[1]) + ")");
     if (v[0] != fk[0])
         throw Error(what + ": v has shape " + shape_str(v) + " but there are N = " + std::to_string(fk[0]) +
-                    " keys; expected v of shape (" + std::to_string(fk[0]) + ", dv)");
+                    " keys; expected v of shape (" + std::to_string(fk[0]) + ", d)");
     if (causal && fq[0] > fk[0])
         throw Error(what + ": causal attention needs Nq <= N (queries are the last Nq of N positions), "
                     "but Nq = " + std::to_string(fq[0]) + " and N = " + std::to_string(fk[0]));

@@ -9,6 +9,7 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xview.hpp>
 
+#include "../02-kernel-feature-map/feature_map.hpp"
 #include "../common/error.hpp"
 #include "../common/validate.hpp"
 
@@ -51,21 +52,7 @@ std::size_t causal_basis_size(Basis b, std::size_t M, std::size_t L) {
 
 void check_interdomain_inputs(const std::string& what, Basis b, std::size_t M, const std::vector<std::size_t>& fq,
                               const std::vector<std::size_t>& fk, const std::vector<std::size_t>& v, bool causal) {
-    require_rank(what, "query features", fq, {2});
-    require_rank(what, "key features", fk, {2});
-    require_rank(what, "v", v, {2});
-    require_sane_size(what, "query features", fq);
-    require_sane_size(what, "key features", fk);
-    require_sane_size(what, "v", v);
-    if (fk[1] != fq[1])
-        throw Error(what + ": key features have shape " + shape_str(fk) + " but query features have R = " +
-                    std::to_string(fq[1]) + "; expected (N, " + std::to_string(fq[1]) + ")");
-    if (v[0] != fk[0])
-        throw Error(what + ": v has shape " + shape_str(v) + " but there are N = " + std::to_string(fk[0]) +
-                    " keys; expected v of shape (" + std::to_string(fk[0]) + ", d)");
-    if (causal && fq[0] > fk[0])
-        throw Error(what + ": causal attention needs Nq <= N (queries are the last Nq of N positions), "
-                    "but Nq = " + std::to_string(fq[0]) + " and N = " + std::to_string(fk[0]));
+    check_linear_inputs(what, fq, fk, v, causal);  // the shapes of (P4), chapter 2
     check_basis_size(what, b, M, fk[0]);
 }
 

@@ -12,6 +12,7 @@
 
 #include <xtensor/xview.hpp>
 
+#include "../02-kernel-feature-map/feature_map.hpp"
 #include "../common/error.hpp"
 #include "../common/validate.hpp"
 #include "ssm.hpp"
@@ -329,21 +330,7 @@ xt::xtensor<std::complex<T>, 3> ssm_states(SsmForm form, const DiagonalSsm<T>& s
 
 void check_ssm_attention_inputs(const std::string& what, const std::vector<std::size_t>& fq,
                                 const std::vector<std::size_t>& fk, const std::vector<std::size_t>& v) {
-    require_rank(what, "query features", fq, {2});
-    require_rank(what, "key features", fk, {2});
-    require_rank(what, "v", v, {2});
-    require_sane_size(what, "query features", fq);
-    require_sane_size(what, "key features", fk);
-    require_sane_size(what, "v", v);
-    if (fk[1] != fq[1])
-        throw Error(what + ": key features have shape " + shape_str(fk) + " but query features have R = " +
-                    std::to_string(fq[1]) + "; expected (N, " + std::to_string(fq[1]) + ")");
-    if (v[0] != fk[0])
-        throw Error(what + ": v has shape " + shape_str(v) + " but there are N = " + std::to_string(fk[0]) +
-                    " keys; expected v of shape (" + std::to_string(fk[0]) + ", d)");
-    if (fq[0] > fk[0])
-        throw Error(what + ": causal attention needs Nq <= N (queries are the last Nq of N positions), "
-                    "but Nq = " + std::to_string(fq[0]) + " and N = " + std::to_string(fk[0]));
+    check_linear_inputs(what, fq, fk, v, /*causal=*/true);  // the shapes of causal (P4), chapter 2
 }
 
 template <class T>

@@ -68,7 +68,7 @@ BOOST_AUTO_TEST_CASE(too_many_functions_for_a_discrete_basis) {
 
 BOOST_AUTO_TEST_CASE(mismatched_shapes) {
     auto m = ref_error(Basis::LegS, 4, ones(3, 4), ones(5, 6), ones(5, 2), false);
-    BOOST_TEST(has(m, "key features have shape (5, 6) but query features have R = 4"), m);
+    BOOST_TEST(has(m, "key features have shape (5, 6) but query features have 4 features per row"), m);
     m = ref_error(Basis::Gram, 4, ones(3, 4), ones(5, 4), ones(6, 2), false);
     BOOST_TEST(has(m, "v has shape (6, 2) but there are N = 5 keys"), m);
     m = error_message([] { idattn::ref::project<double>(ones(3, 7), ones(5, 4), ones(5, 2)); });

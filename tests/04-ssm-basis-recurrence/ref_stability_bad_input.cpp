@@ -170,7 +170,7 @@ BOOST_AUTO_TEST_CASE(mismatched_shapes) {
     const DiagonalSsm<double> s = s4d(S4dInit::Inv, 4, 0.01);
     const Mat fq = xt::ones<double>({2, 3}), fk = xt::ones<double>({4, 3}), v = xt::ones<double>({4, 2});
     auto m = error_message([&] { ssm_attention(SsmForm::Fft, s, fq, Mat(xt::ones<double>({4, 5})), v); });
-    BOOST_TEST(has(m, "key features have shape (4, 5) but query features have R = 3; expected (N, 3)"), m);
+    BOOST_TEST(has(m, "key features have shape (4, 5) but query features have 3 features per row; expected (N, 3)"), m);
     m = error_message([&] { ssm_attention(SsmForm::Recurrence, s, fq, fk, Mat(xt::ones<double>({3, 2}))); });
     BOOST_TEST(has(m, "v has shape (3, 2) but there are N = 4 keys; expected v of shape (4, d)"), m);
     m = error_message([&] { ssm_attention(SsmForm::Explicit, s, Mat(xt::ones<double>({5, 3})), fk, v); });
