@@ -57,9 +57,10 @@ done
 # Shared libraries the GPU machine lacks: libgfortran (OpenBLAS's Fortran
 # runtime) and its libquadmath, taken from where the binaries resolve them.
 for lib in libgfortran.so.5 libquadmath.so.0; do
-    path=$(ldd "${tests[@]}" 2>/dev/null | awk -v l="$lib" '$1 == l && $3 ~ /^\// {print $3; exit}')
+    # (awk reads to the end: an early `exit` would SIGPIPE ldd and fail the pipeline under pipefail)
+    path=$(ldd "${tests[@]}" 2>/dev/null | awk -v l="$lib" '$1 == l && $3 ~ /^\// && !p {print $3; p = 1}')
     if [ -z "$path" ]; then
-        path=$(/sbin/ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
+        path=$(/sbin/ldconfig -p | awk -v l="$lib" '$1 == l && !p {print $NF; p = 1}')
     fi
     if [ -n "$path" ]; then cp -L "$path" "$BUNDLE/$lib"; else echo "warning: $lib not found here" >&2; fi
 done
@@ -108,7 +109,34 @@ echo "== $BUNDLE: $(find "$BUNDLE" -maxdepth 1 -mindepth 1 | wc -l) entries, $((
 ls -l "$BUNDLE"
 cat "$BUNDLE/BUNDLE_INFO"
 if [ "$size_kib" -gt $((MAX_MIB * 1024)) ]; then
-    echo "error: the bundle is over $MAX_MIB MiB; the device run carries 64 MiB at most" >&2
-    exit 1
+    # Every binary carries its own copy of the static OpenBLAS (about 25 MiB), so
+    # the folder is large but compresses well: pack it, and leave a launcher that
+    # unpacks it on the GPU machine and runs the real run_on_gpu.sh from there.
+    echo "== over $MAX_MIB MiB: packing into $BUNDLE/bundle.tar.xz (xz -9, 64 MiB window)"
+    stage="$BUNDLE.staging"
+    rm -rf "$stage"
+    mv "$BUNDLE" "$stage"
+    mkdir -p "$BUNDLE"
+    tar -C "$stage" -cf - . | xz -9 -T"$JOBS" > "$BUNDLE/bundle.tar.xz"
+    cp "$stage/BUNDLE_INFO" "$BUNDLE/"
+    rm -rf "$stage"
+    cat > "$BUNDLE/run_on_gpu.sh" <<'LAUNCHER'
+#!/usr/bin/env bash
+# Launcher written by scripts/gpu/make_bundle.sh: unpacks bundle.tar.xz next to
+# itself and runs the bundle's own run_on_gpu.sh (same options and environment).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+rm -rf "$here/unpacked"
+mkdir -p "$here/unpacked"
+xz -dc "$here/bundle.tar.xz" | tar -C "$here/unpacked" -xf -
+exec "$here/unpacked/run_on_gpu.sh" "$@"
+LAUNCHER
+    chmod +x "$BUNDLE/run_on_gpu.sh"
+    size_kib=$(du -sk "$BUNDLE" | cut -f1)
+    echo "== packed: $((size_kib / 1024)) MiB"
+    if [ "$size_kib" -gt $((MAX_MIB * 1024)) ]; then
+        echo "error: the packed bundle is still over $MAX_MIB MiB; the device run carries 64 MiB at most" >&2
+        exit 1
+    fi
 fi
 [ "$bad" -eq 0 ] || { echo "error: see the ldd check above" >&2; exit 1; }
