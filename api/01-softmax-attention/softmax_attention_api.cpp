@@ -31,7 +31,7 @@ Run softmax_attention(const HostTensor& q, const HostTensor& k, const HostTensor
     if (impl == Impl::Fast) {
         const auto o = fast::softmax_attention(to_batched<float>(q), to_batched<float>(k), to_batched<float>(v), causal);
         run.out = from_batched(o, q.shape.size());
-        run.backend = "fast (float32, " + fast::device_status().detail + ")";
+        run.backend = backend_name(Impl::Fast);
         return run;
     }
 #endif
@@ -39,14 +39,14 @@ Run softmax_attention(const HostTensor& q, const HostTensor& k, const HostTensor
         const auto o = ref::softmax_attention<float>(to_batched<float>(q), to_batched<float>(k),
                                                      to_batched<float>(v), causal);
         run.out = from_batched(o, q.shape.size());
-        run.backend = "naive32 (the reference formula in float32, CPU)";
+        run.backend = backend_name(Impl::Naive32);
         return run;
     }
     {
         const auto o = ref::softmax_attention<double>(to_batched<double>(q), to_batched<double>(k),
                                                       to_batched<double>(v), causal);
         run.out = from_batched(o, q.shape.size());
-        run.backend = "ref (float64, CPU)";
+        run.backend = backend_name(Impl::Ref);
     }
     return run;
 }

@@ -22,8 +22,6 @@ xt::xtensor<T, 2> w_matrix(FeatureMap map, const HostTensor& w) {
     return out;
 }
 
-std::string device_backend() { return "fast (float32, " + fast::device_status().detail + ")"; }
-
 template <class T>
 HostTensor features_as(const HostTensor& x, FeatureMap map, const HostTensor& w) {
     const auto xb = to_batched<T>(x);
@@ -105,16 +103,16 @@ Run feature_map(const HostTensor& x, FeatureMap map, const HostTensor& w, Impl i
         // The fused feature-map kernel, literal features xi(x) like the reference (eq:P3).
         const auto o = fast::feature_map(map, to_batched<float>(x), w_matrix<float>(map, w));
         run.out = from_batched(o, x.shape.size());
-        run.backend = device_backend();
+        run.backend = backend_name(Impl::Fast);
         return run;
     }
 #endif
     if (impl == Impl::Naive32) {
         run.out = features_as<float>(x, map, w);
-        run.backend = "naive32 (the reference formula in float32, CPU)";
+        run.backend = backend_name(Impl::Naive32);
     } else {
         run.out = features_as<double>(x, map, w);
-        run.backend = "ref (float64, CPU)";
+        run.backend = backend_name(Impl::Ref);
     }
     return run;
 }
@@ -161,16 +159,16 @@ Run linear_attention(const HostTensor& q, const HostTensor& k, const HostTensor&
                                                       to_batched<float>(v), w_matrix<float>(map, w), causal,
                                                       fast_chunk);
         run.out = from_batched(o, q.shape.size());
-        run.backend = device_backend();
+        run.backend = backend_name(Impl::Fast);
         return run;
     }
 #endif
     if (impl == Impl::Naive32) {
         run.out = linear_as<float>(q, k, v, map, w, form, causal, chunk);
-        run.backend = "naive32 (the reference formula in float32, CPU)";
+        run.backend = backend_name(Impl::Naive32);
     } else {
         run.out = linear_as<double>(q, k, v, map, w, form, causal, chunk);
-        run.backend = "ref (float64, CPU)";
+        run.backend = backend_name(Impl::Ref);
     }
     return run;
 }

@@ -17,24 +17,6 @@ namespace idattn::api {
 
 namespace {
 
-const char* kNaive32 = "naive32 (the reference formula in float32, CPU)";
-const char* kRef = "ref (float64, CPU)";
-
-std::vector<std::size_t> last2(const std::vector<std::size_t>& s) { return {s[s.size() - 2], s[s.size() - 1]}; }
-
-// fq, fk, v of ranks 2 or 4 with the same (B, H); the rest is checked per head by the reference.
-void check_batched(const std::string& what, const std::vector<std::pair<std::string, const HostTensor*>>& ts) {
-    const auto& [name0, t0] = ts.front();
-    for (const auto& [name, t] : ts) {
-        if (t->shape.size() != t0->shape.size())
-            throw Error(what + ": " + name0 + " and " + name + " must have the same rank, but " + name0 + " has shape " +
-                        shape_str(t0->shape) + " and " + name + " " + shape_str(t->shape));
-        if (t->shape.size() == 4 && (t->shape[0] != t0->shape[0] || t->shape[1] != t0->shape[1]))
-            throw Error(what + ": " + name0 + " and " + name + " must share the (B, H) axes, but " + name0 +
-                        " has shape " + shape_str(t0->shape) + " and " + name + " " + shape_str(t->shape));
-    }
-}
-
 void check_fourier(const std::string& what, Basis b, bool causal) {
     if (ref::is_complex(b) && causal)
         throw Error(what + ": the fourier basis has no causal form here: the Hermitian readout (eq:3.5) is "
@@ -100,13 +82,13 @@ Run run_heads(const xt::xtensor<T, 4>& fq, const xt::xtensor<T, 4>& fk, const xt
     if constexpr (std::is_same_v<T, float>) {
         if (impl == Impl::Fast) {
             run.out = from_batched(fast_heads(fq, fk, v, b, M, causal), rank);
-            run.backend = "fast (float32, " + fast::device_status().detail + ")";
+            run.backend = backend_name(Impl::Fast);
             return run;
         }
     }
 #endif
     run.out = from_batched(reference_heads<T>(fq, fk, v, b, M, causal), rank);
-    run.backend = impl == Impl::Naive32 ? kNaive32 : kRef;
+    run.backend = backend_name(impl);
     return run;
 }
 
@@ -165,10 +147,10 @@ ProjectRun interdomain_project(const HostTensor& fk, const HostTensor& v, Basis 
     }
     note_dtypes(impl, {{"key features", &fk}, {"v", &v}}, run.notes);
     if (impl == Impl::Naive32) {
-        run.backend = kNaive32;
+        run.backend = backend_name(Impl::Naive32);
         return project_as<float>(fk, v, b, M, std::move(run));
     }
-    run.backend = kRef;
+    run.backend = backend_name(Impl::Ref);
     return project_as<double>(fk, v, b, M, std::move(run));
 }
 
@@ -232,7 +214,7 @@ Run interdomain_effective_weights(const HostTensor& fq, const HostTensor& fk, Ba
     Run run;
     run.out.shape = {wm.shape(0), wm.shape(1)};
     run.out.data.assign(wm.begin(), wm.end());
-    run.backend = kRef;
+    run.backend = backend_name(Impl::Ref);
     return run;
 }
 

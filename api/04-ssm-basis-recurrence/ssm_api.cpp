@@ -18,9 +18,6 @@ namespace idattn::api {
 
 namespace {
 
-const char* kNaive32 = "naive32 (the reference formula in float32, CPU)";
-const char* kRef = "ref (float64, CPU)";
-
 // Why the fast backend cannot run this problem ("" when it can).
 std::string fast_unsupported(ref::SsmForm form, std::size_t R, std::size_t d) {
     const auto max_dim = static_cast<std::size_t>(fast::kSsmMaxDim);
@@ -43,7 +40,6 @@ Impl pick(Impl impl, ref::SsmForm form, std::size_t R, std::size_t d, std::vecto
     return resolve_impl(impl, notes);
 }
 
-std::vector<std::size_t> last2(const std::vector<std::size_t>& s) { return {s[s.size() - 2], s[s.size() - 1]}; }
 
 // Complex (..., ) -> real (..., 2): [..., 0] real part, [..., 1] imaginary part.
 template <class T, class E>
@@ -72,19 +68,6 @@ void check_chunk(const std::string& what, ref::SsmForm form, std::size_t chunk) 
         throw Error(what + ": the chunk size K (--chunk) must be at least 1, got 0");
 }
 
-// fq, fk, v of ranks 2 or 4 with the same (B, H); the rest is checked per head by the reference.
-void check_batched(const std::string& what, const std::vector<std::pair<std::string, const HostTensor*>>& ts) {
-    const auto& [name0, t0] = ts.front();
-    for (const auto& [name, t] : ts) {
-        if (t->shape.size() != t0->shape.size())
-            throw Error(what + ": " + name0 + " and " + name + " must have the same rank, but " + name0 + " has shape " +
-                        shape_str(t0->shape) + " and " + name + " " + shape_str(t->shape));
-        if (t->shape.size() == 4 && (t->shape[0] != t0->shape[0] || t->shape[1] != t0->shape[1]))
-            throw Error(what + ": " + name0 + " and " + name + " must share the (B, H) axes, but " + name0 +
-                        " has shape " + shape_str(t0->shape) + " and " + name + " " + shape_str(t->shape));
-    }
-}
-
 // eq:4.readout on every head, the reference formula in T.
 template <class T>
 xt::xtensor<T, 4> reference_heads(const xt::xtensor<T, 4>& fq, const xt::xtensor<T, 4>& fk, const xt::xtensor<T, 4>& v,
@@ -109,13 +92,13 @@ Run run_heads(const xt::xtensor<T, 4>& fq, const xt::xtensor<T, 4>& fk, const xt
             // The fused causal readout over the chunked scan (eq:4.5, eq:4.readout); every form has the same states.
             const std::size_t k = form == ref::SsmForm::Chunked ? chunk : std::size_t(fast::kSsmDefaultChunk);
             run.out = from_batched(fast::ssm_attention(ref::ssm_cast<float>(s), fq, fk, v, k), rank);
-            run.backend = "fast (float32, " + fast::device_status().detail + ")";
+            run.backend = backend_name(Impl::Fast);
             return run;
         }
     }
 #endif
     run.out = from_batched(reference_heads<T>(fq, fk, v, s, form, chunk), rank);
-    run.backend = impl == Impl::Naive32 ? kNaive32 : kRef;
+    run.backend = backend_name(impl);
     return run;
 }
 
@@ -127,7 +110,7 @@ Run states_as(const HostTensor& z, const ref::DiagonalSsm<double>& s, ref::SsmFo
         if (impl == Impl::Fast) {
             const auto x = fast::ssm_states(form, ref::ssm_cast<float>(s), matrix<float>(z), chunk);  // eq:4.4 eq:4.5
             run.out = complex_tensor<float>(x, {x.shape(0), x.shape(1), x.shape(2)});
-            run.backend = "fast (float32, " + fast::device_status().detail + ")";
+            run.backend = backend_name(Impl::Fast);
             return run;
         }
     }
@@ -165,7 +148,7 @@ Run ssm_impulse_response(const SsmSpec& spec, std::size_t N) {
     const auto psi = ref::impulse_response<double>(ssm_parameters(spec), N);  // eq:4.psi
     Run run;
     run.out = complex_tensor<double>(psi, {psi.shape(0), psi.shape(1)});
-    run.backend = kRef;
+    run.backend = backend_name(Impl::Ref);
     return run;
 }
 
@@ -179,10 +162,10 @@ Run ssm_states(const HostTensor& z, const SsmSpec& spec, ref::SsmForm form, std:
     impl = pick(impl, form, 0, 0, run.notes);
     note_dtypes(impl, {{"z", &z}}, run.notes);
     if (impl != Impl::Ref) {
-        run.backend = kNaive32;
+        run.backend = backend_name(Impl::Naive32);
         return states_as<float>(z, s, form, chunk, std::move(run), impl);
     }
-    run.backend = kRef;
+    run.backend = backend_name(Impl::Ref);
     return states_as<double>(z, s, form, chunk, std::move(run), impl);
 }
 
@@ -195,7 +178,7 @@ Run legs_states(const HostTensor& z, std::size_t M, ref::LegsMethod method, std:
     const auto c = ref::legs_states(method, M, matrix<double>(z), substeps);  // eq:4.1 eq:4.2
     run.out.shape = {c.shape(0), c.shape(1), c.shape(2)};
     run.out.data.assign(c.begin(), c.end());
-    run.backend = kRef;
+    run.backend = backend_name(Impl::Ref);
     return run;
 }
 

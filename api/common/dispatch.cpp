@@ -50,4 +50,29 @@ void require_tensor(const std::string& what, const std::string& name, const Host
     require_finite(what, name, t.data.data(), t.shape);
 }
 
+std::string backend_name(Impl impl) {
+    switch (impl) {
+        case Impl::Fast: return "fast (float32, " + fast::device_status().detail + ")";
+        case Impl::Naive32: return "naive32 (the reference formula in float32, CPU)";
+        case Impl::Ref: break;
+    }
+    return "ref (float64, CPU)";
+}
+
+void check_batched(const std::string& what, const std::vector<std::pair<std::string, const HostTensor*>>& ts) {
+    const auto& [name0, t0] = ts.front();
+    for (const auto& [name, t] : ts) {
+        if (t->shape.size() != t0->shape.size())
+            throw Error(what + ": " + name0 + " and " + name + " must have the same rank, but " + name0 + " has shape " +
+                        shape_str(t0->shape) + " and " + name + " " + shape_str(t->shape));
+        if (t->shape.size() == 4 && (t->shape[0] != t0->shape[0] || t->shape[1] != t0->shape[1]))
+            throw Error(what + ": " + name0 + " and " + name + " must share the (B, H) axes, but " + name0 +
+                        " has shape " + shape_str(t0->shape) + " and " + name + " " + shape_str(t->shape));
+    }
+}
+
+std::vector<std::size_t> last2(const std::vector<std::size_t>& shape) {
+    return {shape[shape.size() - 2], shape[shape.size() - 1]};
+}
+
 }  // namespace idattn::api

@@ -28,6 +28,10 @@ struct Run {
 // returns Ref and appends a note saying why (the fallback the CLI prints).
 Impl resolve_impl(Impl requested, std::vector<std::string>& notes);
 
+// The label of Run::backend for a resolved impl: "ref (float64, CPU)",
+// "naive32 (the reference formula in float32, CPU)" or "fast (float32, <device>)".
+std::string backend_name(Impl impl);
+
 // Notes for the dtype handling: references compute in float64 whatever the
 // input dtype; the fast backend computes in float32.
 void note_dtypes(Impl impl, const std::vector<std::pair<std::string, const HostTensor*>>& inputs,
@@ -36,5 +40,12 @@ void note_dtypes(Impl impl, const std::vector<std::pair<std::string, const HostT
 // Requires every element of t to be finite (naming `name`), and rank in `ranks`.
 void require_tensor(const std::string& what, const std::string& name, const HostTensor& t,
                     std::initializer_list<std::size_t> ranks);
+
+// Tensors of rank 2 (one head) or 4 (B, H, ., .) that must agree in rank and,
+// for rank 4, in the (B, H) axes; the rest is checked per head by the reference.
+void check_batched(const std::string& what, const std::vector<std::pair<std::string, const HostTensor*>>& ts);
+
+// The last two axes of a shape (one head's matrix).
+std::vector<std::size_t> last2(const std::vector<std::size_t>& shape);
 
 }  // namespace idattn::api
