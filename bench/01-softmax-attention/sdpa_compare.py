@@ -16,7 +16,11 @@ err(ours) <= 2 err(sdpa32) + floor.
 
   sdpa_compare.py [--fast-csv FILE] [--out-csv FILE] [--out-md FILE] [--dump DIR]
                   [--reps 30] [--warmup 3] [--batch 1] [--heads 32]
-                  [--n 512,1024,2048,4096,8192] [--d 64,128]
+                  [--n 512,1024,2048,4096,8192] [--d 64,128] [--dtypes float32,bfloat16]
+
+--dtypes picks SDPA's input types. Our kernel is float32 only; the bfloat16 rows
+time SDPA in bfloat16 (its default, tensor-core FlashAttention path) on the same
+shapes, so the table also shows how far a float32 SIMT kernel is from that.
 """
 import argparse
 import ast
@@ -42,6 +46,7 @@ def parse_args():
     p.add_argument("--heads", type=int, default=32)
     p.add_argument("--n", default="512,1024,2048,4096,8192")
     p.add_argument("--d", default="64,128")
+    p.add_argument("--dtypes", default="float32,bfloat16", help="SDPA input types: float32, bfloat16, float16")
     return p.parse_args()
 
 
@@ -49,9 +54,9 @@ def flops(b, h, n, d, causal):
     return 4.0 * n * n * d * b * h * (0.5 if causal else 1.0)
 
 
-def time_sdpa(b, h, n, d, causal, reps, warmup, l2_bytes):
+def time_sdpa(b, h, n, d, causal, reps, warmup, l2_bytes, dtype=torch.float32):
     count = b * h * n * d
-    set_bytes = 4 * count * 4  # q, k, v, o in float32
+    set_bytes = 4 * count * torch.tensor([], dtype=dtype).element_size()  # q, k, v, o
     sets = min(8, max(2, math.ceil(3 * l2_bytes / set_bytes)))
     free, _ = torch.cuda.mem_get_info()
     while sets > 1 and sets * set_bytes > free // 2:
@@ -59,7 +64,8 @@ def time_sdpa(b, h, n, d, causal, reps, warmup, l2_bytes):
     gen = torch.Generator(device="cuda").manual_seed(1234 + n + d)
     bufs = []
     for _ in range(sets):
-        q, k, v = (torch.rand((b, h, n, d), device="cuda", dtype=torch.float32, generator=gen) * 2 - 1 for _ in range(3))
+        q, k, v = ((torch.rand((b, h, n, d), device="cuda", dtype=torch.float32, generator=gen) * 2 - 1).to(dtype)
+                   for _ in range(3))
         bufs.append((q, k, v))
 
     def run(r):
@@ -169,18 +175,26 @@ def main():
 
     ns = [int(x) for x in args.n.split(",")]
     ds = [int(x) for x in args.d.split(",")]
+    dtypes = [x.strip() for x in args.dtypes.split(",") if x.strip()]
+    for name in dtypes:
+        if not isinstance(getattr(torch, name, None), torch.dtype):
+            raise SystemExit(f"sdpa_compare: --dtypes: unknown torch dtype {name!r}")
     rows = []
-    print(f"\nSDPA float32, B = {args.batch}, H = {args.heads}, median of {args.reps} reps after {args.warmup} warm-up")
-    print(f"{'N':>6} {'d':>4} {'causal':>6} {'ms(med)':>10} {'ms(min)':>10} {'TFLOP/s':>9} {'sets':>5}")
-    for d in ds:
-        for causal in (False, True):
-            for n in ns:
-                med, mn, sets = time_sdpa(args.batch, args.heads, n, d, causal, args.reps, args.warmup, l2)
-                tf = flops(args.batch, args.heads, n, d, causal) / (med * 1e-3) / 1e12
-                print(f"{n:>6} {d:>4} {'yes' if causal else 'no':>6} {med:>10.4f} {mn:>10.4f} {tf:>9.2f} {sets:>5}",
-                      flush=True)
-                rows.append(dict(impl="sdpa", device=device.replace(",", ";"), B=args.batch, H=args.heads, N=n, d=d,
-                                 causal=int(causal), ms_median=med, ms_min=mn, tflops=tf, reps=args.reps))
+    for dtype_name in dtypes:
+        dtype = getattr(torch, dtype_name)
+        print(f"\nSDPA {dtype_name}, B = {args.batch}, H = {args.heads}, median of {args.reps} reps after "
+              f"{args.warmup} warm-up")
+        print(f"{'N':>6} {'d':>4} {'causal':>6} {'ms(med)':>10} {'ms(min)':>10} {'TFLOP/s':>9} {'sets':>5}")
+        for d in ds:
+            for causal in (False, True):
+                for n in ns:
+                    med, mn, sets = time_sdpa(args.batch, args.heads, n, d, causal, args.reps, args.warmup, l2, dtype)
+                    tf = flops(args.batch, args.heads, n, d, causal) / (med * 1e-3) / 1e12
+                    print(f"{n:>6} {d:>4} {'yes' if causal else 'no':>6} {med:>10.4f} {mn:>10.4f} {tf:>9.2f} "
+                          f"{sets:>5}", flush=True)
+                    rows.append(dict(impl="sdpa", dtype=dtype_name, device=device.replace(",", ";"), B=args.batch,
+                                     H=args.heads, N=n, d=d, causal=int(causal), ms_median=med, ms_min=mn, tflops=tf,
+                                     reps=args.reps))
 
     for path in (args.out_csv, args.out_md):
         if os.path.dirname(path):
@@ -199,21 +213,30 @@ def main():
     else:
         print(f"no fast results at {args.fast_csv}: the comparison table has SDPA only")
 
-    header = "| N | d | causal | ours ms | SDPA ms | ours TFLOP/s | SDPA TFLOP/s | ours/SDPA |"
-    lines = [f"Softmax attention forward, float32, B = {args.batch}, H = {args.heads}, N_q = N, on {device}, "
-             f"torch {torch.__version__}. Median of {args.reps} reps; ours/SDPA is the throughput ratio "
-             f"(> 1: ours faster).", "", header, "|---:|---:|:---:|---:|---:|---:|---:|---:|"]
-    print("\n" + header)
+    # One line per shape: ours (float32) against SDPA in each dtype timed.
+    by_shape = {}
     for r in rows:
-        key = (r["N"], r["d"], r["causal"], r["B"], r["H"])
+        by_shape.setdefault((r["N"], r["d"], r["causal"], r["B"], r["H"]), {})[r["dtype"]] = r
+    cols = "".join(f" SDPA {t} ms | SDPA {t} TFLOP/s | ours/SDPA {t} |" for t in dtypes)
+    header = "| N | d | causal | ours ms | ours TFLOP/s |" + cols
+    lines = [f"Softmax attention forward, B = {args.batch}, H = {args.heads}, N_q = N, on {device}, "
+             f"torch {torch.__version__}. Ours is float32; SDPA in {', '.join(dtypes)}. Median of {args.reps} reps; "
+             f"ours/SDPA is the throughput ratio (> 1: ours faster).", "", header,
+             "|---:|---:|:---:|---:|---:|" + "---:|---:|---:|" * len(dtypes)]
+    print("\n" + header)
+    for key, per_dtype in by_shape.items():
+        n, d, causal, b, h = key
         ours = fast.get(key)
-        if ours is None:
-            line = (f"| {r['N']} | {r['d']} | {'yes' if r['causal'] else 'no'} | - | {r['ms_median']:.4f} | - | "
-                    f"{r['tflops']:.2f} | - |")
-        else:
-            ours_tf = flops(r["B"], r["H"], r["N"], r["d"], r["causal"]) / (ours * 1e-3) / 1e12
-            line = (f"| {r['N']} | {r['d']} | {'yes' if r['causal'] else 'no'} | {ours:.4f} | {r['ms_median']:.4f} | "
-                    f"{ours_tf:.2f} | {r['tflops']:.2f} | {r['ms_median'] / ours:.2f} |")
+        ours_tf = flops(b, h, n, d, causal) / (ours * 1e-3) / 1e12 if ours else None
+        line = f"| {n} | {d} | {'yes' if causal else 'no'} | " + (
+            f"{ours:.4f} | {ours_tf:.2f} |" if ours else "- | - |")
+        for t in dtypes:
+            r = per_dtype.get(t)
+            if r is None:
+                line += " - | - | - |"
+                continue
+            ratio = f"{r['ms_median'] / ours:.2f}" if ours else "-"
+            line += f" {r['ms_median']:.4f} | {r['tflops']:.2f} | {ratio} |"
         print(line)
         lines.append(line)
     with open(args.out_md, "w") as f:

@@ -5,10 +5,16 @@
 #
 #   scripts/gpu/make_bundle.sh            # configure + build build-gpu/, fill gpu-bundle/
 #   CUDA_ARCH=90 BUILD_DIR=/abs/build BUNDLE_DIR=/abs/bundle JOBS=2 NO_STRIP=1 SKIP_BUILD=1 \
-#       scripts/gpu/make_bundle.sh
+#       WITH_CPU_TESTS=1 scripts/gpu/make_bundle.sh
 #
-# Then send gpu-bundle/ to the GPU machine and run, from the repository root there,
-#   cd gpu-bundle && ./run_on_gpu.sh
+# By default only the CUDA targets are built and bundled (test_NN_fast and
+# bench_NN_fast of every chapter that has them; the CPU tests are CI's job);
+# WITH_CPU_TESTS=1 adds the CPU test executables and the CLI. Device code is
+# built with -lineinfo, so compute-sanitizer reports name source lines.
+#
+# Then the device run (README, "GPU run"): the `device` tool's run with
+#   carry: ["gpu-bundle"], command: bash gpu-bundle/run_on_gpu.sh, timeout_s 570
+# (the driver keeps to its own 500 s deadline and always prints its summary).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -25,26 +31,41 @@ echo "== configure $BUILD (sm_$ARCH, static deps)"
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 cmake -S "$ROOT" -B "$BUILD" "${generator[@]}" \
-    -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_FLAGS=-lineinfo \
     -DCMAKE_CUDA_ARCHITECTURES="$ARCH" \
     -DIDATTN_STATIC_DEPS=ON -DIDATTN_PYTHON=OFF -DIDATTN_NOTEBOOKS=OFF
 
 echo "== build"
-# Everything left after -DIDATTN_PYTHON=OFF: libraries, the CLI (some tests run
-# it), the test and the benchmark executables.
-cmake --build "$BUILD" -j "$JOBS"
+# The CUDA test and benchmark executables of every chapter that has them; with
+# WITH_CPU_TESTS=1 everything left after -DIDATTN_PYTHON=OFF (libraries, the CLI
+# that some CPU tests run, every test and benchmark executable).
+if [ -n "${WITH_CPU_TESTS:-}" ]; then
+    cmake --build "$BUILD" -j "$JOBS"
+else
+    targets=()
+    for dir in "$ROOT"/tests/[0-9][0-9]-*/; do
+        compgen -G "$dir/fast_*.cpp" >/dev/null && targets+=("test_$(basename "$dir" | cut -c1-2)_fast")
+    done
+    for dir in "$ROOT"/bench/[0-9][0-9]-*/; do
+        [ -f "$dir/bench_fast.cu" ] && targets+=("bench_$(basename "$dir" | cut -c1-2)_fast")
+    done
+    echo "   targets: ${targets[*]}"
+    cmake --build "$BUILD" -j "$JOBS" --target "${targets[@]}"
+fi
 fi
 
 echo "== collect into $BUNDLE"
 rm -rf "$BUNDLE"
 mkdir -p "$BUNDLE/py"
-mapfile -t tests < <(find "$BUILD/tests" -maxdepth 3 -type f -name 'test_*' -perm -u+x | sort)
-mapfile -t benches < <(find "$BUILD/bench" -maxdepth 3 -type f -name 'bench_*' -perm -u+x | sort)
+pattern='test_*_fast'
+[ -n "${WITH_CPU_TESTS:-}" ] && pattern='test_*'
+mapfile -t tests < <(find "$BUILD/tests" -maxdepth 3 -type f -name "$pattern" -perm -u+x | sort)
+mapfile -t benches < <(find "$BUILD/bench" -maxdepth 3 -type f -name 'bench_*_fast' -perm -u+x | sort)
 if [ "${#tests[@]}" -eq 0 ]; then echo "no test executables under $BUILD/tests" >&2; exit 1; fi
 cp "${tests[@]}" "$BUNDLE/"
 [ "${#benches[@]}" -gt 0 ] && cp "${benches[@]}" "$BUNDLE/"
 cli=""
-if [ -x "$BUILD/idattn" ]; then cli="$BUILD/idattn"; cp "$cli" "$BUNDLE/"; fi
+if [ -n "${WITH_CPU_TESTS:-}" ] && [ -x "$BUILD/idattn" ]; then cli="$BUILD/idattn"; cp "$cli" "$BUNDLE/"; fi
 cp "$ROOT/scripts/gpu/run_on_gpu.sh" "$BUNDLE/"
 # Python scripts of the benchmarks (e.g. the SDPA comparison), by chapter.
 for py in "$ROOT"/bench/[0-9][0-9]-*/*.py; do
@@ -99,7 +120,7 @@ fi
     echo "cuda arch: sm_$ARCH"
     nvcc_bin=$(sed -n 's/^CMAKE_CUDA_COMPILER:[A-Z]*=//p' "$BUILD/CMakeCache.txt")
     echo "nvcc: $("${nvcc_bin:-nvcc}" --version 2>/dev/null | tail -1 || true)"
-    echo "cmake flags: -DCMAKE_CUDA_ARCHITECTURES=$ARCH -DIDATTN_STATIC_DEPS=ON -DIDATTN_PYTHON=OFF -DIDATTN_NOTEBOOKS=OFF"
+    echo "cmake flags: -DCMAKE_CUDA_FLAGS=-lineinfo -DCMAKE_CUDA_ARCHITECTURES=$ARCH -DIDATTN_STATIC_DEPS=ON -DIDATTN_PYTHON=OFF -DIDATTN_NOTEBOOKS=OFF"
     echo "cli path baked into the tests: ${cli:-none}"
     echo "source dir baked into the tests: $ROOT"
 } > "$BUNDLE/BUNDLE_INFO"
@@ -124,11 +145,18 @@ if [ "$size_kib" -gt $((MAX_MIB * 1024)) ]; then
 #!/usr/bin/env bash
 # Launcher written by scripts/gpu/make_bundle.sh: unpacks bundle.tar.xz next to
 # itself and runs the bundle's own run_on_gpu.sh (same options and environment).
+# Without xz it unpacks with Python's lzma module.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 rm -rf "$here/unpacked"
 mkdir -p "$here/unpacked"
-xz -dc "$here/bundle.tar.xz" | tar -C "$here/unpacked" -xf -
+if command -v xz >/dev/null; then
+    xz -dc "$here/bundle.tar.xz" | tar -C "$here/unpacked" -xf -
+else
+    echo "xz not found: unpacking with python3's lzma"
+    python3 -c 'import lzma, sys, tarfile; tarfile.open(fileobj=lzma.open(sys.argv[1])).extractall(sys.argv[2])' \
+        "$here/bundle.tar.xz" "$here/unpacked"
+fi
 exec "$here/unpacked/run_on_gpu.sh" "$@"
 LAUNCHER
     chmod +x "$BUNDLE/run_on_gpu.sh"
