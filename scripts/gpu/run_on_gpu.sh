@@ -14,12 +14,14 @@
 # Each step gets min(its cap, what is left before the deadline less a reserve
 # for the summary); a step that cannot start in time is listed as NOT RUN. On a
 # GPU machine a skipped test (exit 77, "no device") is a failure.
-# Everything goes to $OUT/gpu.log; result files to $OUT/results/.
+# Everything goes to $OUT/gpu.log; result files to $OUT/results/, and all of
+# them once more as $OUT/results.tar.gz (the device tool returns a few files only).
 #
 #   cd gpu-bundle && ./run_on_gpu.sh            # on the device: see README "GPU run"
 #   BUDGET_S=300 SKIP_SANITIZERS=1 BENCH_REPS=5 ./run_on_gpu.sh
 #   ONLY_TESTS=1 ./run_on_gpu.sh                # correctness only
 #   RUN_CPU_TESTS=1 ./run_on_gpu.sh             # also the CPU test executables, if bundled
+#   TESTS=test_03_fast SKIP_BENCH=1 SANITIZERS="memcheck racecheck" ./run_on_gpu.sh
 set -uo pipefail
 
 BUNDLE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,6 +32,9 @@ mkdir -p "$RESULTS"
 BUDGET_S=${BUDGET_S:-500}        # one deadline for the whole run
 RESERVE_S=${RESERVE_S:-15}       # kept for the summary
 BENCH_REPS=${BENCH_REPS:-10}
+SANITIZER_CAP=${SANITIZER_CAP:-60}      # seconds per sanitizer step
+RACECHECK_CAP=${RACECHECK_CAP:-150}     # racecheck is the slowest tool (x100-1000 on shared memory)
+TESTS_ONLY_PATTERN=${TESTS:-test_*_fast}  # e.g. TESTS=test_03_fast
 T0=$SECONDS
 DEADLINE=$((T0 + BUDGET_S))
 
@@ -93,7 +98,7 @@ main() {
 
     # ---- 1. correctness ------------------------------------------------------
     local t
-    for t in ./test_*_fast; do
+    for t in ./$TESTS_ONLY_PATTERN; do
         [ -x "$t" ] || continue
         step "test $(basename "$t")" 150 "$t" --log_level=test_suite --report_level=short --color_output=no
     done
@@ -159,15 +164,19 @@ main() {
             [test_04_fast]="fast_ssm/fast_chunked_scan_equals_reference_ragged_sizes,fast_ssm/fast_fused_attention_parts_ragged_sizes,fast_ssm/fast_fft_equals_reference_ragged_sizes"
         )
         local tool bin sel
-        for tool in memcheck racecheck synccheck; do
+        local cap
+        for tool in ${SANITIZERS:-memcheck racecheck synccheck}; do
+            cap=$SANITIZER_CAP
+            [ "$tool" = racecheck ] && cap=$RACECHECK_CAP
             for bin in test_01_fast test_02_fast test_03_fast test_04_fast; do
                 [ -x "./$bin" ] || continue
+                [[ $bin == $TESTS_ONLY_PATTERN ]] || continue
                 sel=${cases[$bin]}
                 # Boost.Test takes several units as repeated --run_test flags.
                 local args=()
                 IFS=, read -ra units <<< "$sel"
                 for u in "${units[@]}"; do args+=("--run_test=$u"); done
-                step "$tool $bin" 60 compute-sanitizer --tool "$tool" --error-exitcode 1 \
+                step "$tool $bin" "$cap" compute-sanitizer --tool "$tool" --error-exitcode 1 \
                     --log-file "$RESULTS/sanitizer-$tool-$bin.log" --print-limit 20 \
                     "./$bin" "${args[@]}" --log_level=test_suite --color_output=no
                 [ -f "$RESULTS/sanitizer-$tool-$bin.log" ] && tail -3 "$RESULTS/sanitizer-$tool-$bin.log"
@@ -183,6 +192,7 @@ summarize() {
     printf '%s\n' "${summary[@]}"
     echo "results in $RESULTS:"
     ls -l "$RESULTS"
+    tar -C "$OUT" -czf "$OUT/results.tar.gz" results 2>/dev/null && echo "packed: $OUT/results.tar.gz"
     [ "$failed" -eq 0 ] && echo "===== device run: ALL OK" || echo "===== device run: FAILURES (see above)"
     return "$failed"
 }
