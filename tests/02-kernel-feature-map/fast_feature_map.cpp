@@ -262,7 +262,8 @@ BOOST_AUTO_TEST_CASE(fast_large_norms_stay_finite) {
                 const auto fast = to_f64(idattn::fast::chunked_linear_attention(map, q32, k32, v32, w32, causal, chunk));
                 BOOST_TEST(idattn::test::count_non_finite(fast.data(), fast.size()) == 0u);
                 std::ostringstream label;
-                label << name(map) << " norms 25..30 N=" << n << " d=" << d << " causal=" << causal << " chunk=" << chunk;
+                label << name(map) << " norms 25..30 N=" << n << " d=" << d << " causal=" << causal << " chunk=" << chunk
+                      << (map == FeatureMap::Rff ? " [rff: printed, not asserted; only finiteness is]" : "");
                 const auto cmp = idattn::test::rule_check(label.str(), ref, fast, naive);
                 // rff at these norms: the Gaussian factor exp(-|q - k|^2 / 2s) ~ e^-90 is far
                 // below the Monte Carlo noise, denominators sit near zero and amplify every
