@@ -9,9 +9,9 @@ int run_softmax(Args& a) {
     const HostTensor q = a.tensor("--q"), k = a.tensor("--k"), v = a.tensor("--v");
     const bool causal = a.flag("--causal");
     const auto impl = api::parse_impl(a.optional("--impl", "ref"));
-    const std::string out = a.required("--out");
+    const std::string out = a.output("--out");
     a.finish();
-    write_result(out, api::softmax_attention(q, k, v, causal, impl), "softmax");
+    write_result(a, out, api::softmax_attention(q, k, v, causal, impl), "softmax");
     return 0;
 }
 

@@ -17,9 +17,9 @@ int run_features(Args& a) {
     const HostTensor x = a.tensor("--x");
     const HostTensor w = feature_weights(a, map, x.shape.empty() ? 0 : x.shape.back());
     const auto impl = api::parse_impl(a.optional("--impl", "ref"));
-    const std::string out = a.required("--out");
+    const std::string out = a.output("--out");
     a.finish();
-    write_result(out, api::feature_map(x, map, w, impl), "features");
+    write_result(a, out, api::feature_map(x, map, w, impl), "features");
     return 0;
 }
 
@@ -31,9 +31,9 @@ int run_linear(Args& a) {
     const HostTensor w = feature_weights(a, map, q.shape.empty() ? 0 : q.shape.back());
     const bool causal = a.flag("--causal");
     const auto impl = api::parse_impl(a.optional("--impl", "ref"));
-    const std::string out = a.required("--out");
+    const std::string out = a.output("--out");
     a.finish();
-    write_result(out, api::linear_attention(q, k, v, map, w, form, causal, chunk, impl), "linear");
+    write_result(a, out, api::linear_attention(q, k, v, map, w, form, causal, chunk, impl), "linear");
     return 0;
 }
 

@@ -16,27 +16,16 @@
 namespace idattn::cli {
 namespace {
 
-void write_tensor(const std::string& path, const HostTensor& t) {
-    if (t.dtype == "float32") {
-        std::vector<float> f(t.data.begin(), t.data.end());
-        npy::write(path, f.data(), t.shape);
-    } else {
-        npy::write(path, t.data.data(), t.shape);
-    }
-}
-
 int run_project(Args& a) {
     const auto basis = ref::parse_basis(a.required("--basis"));
     const std::size_t M = parse_count(a.command(), "--M", a.required("--M"));
     const HostTensor fk = a.tensor("--fk"), v = a.tensor("--v");
     const auto impl = api::parse_impl(a.optional("--impl", "ref"));
-    const std::string out_u = a.required("--out-u"), out_g = a.required("--out-gamma"), out_e = a.required("--out-eta");
+    const std::string out_u = a.output("--out-u"), out_g = a.output("--out-gamma"), out_e = a.output("--out-eta");
     a.finish();
     const auto run = api::interdomain_project(fk, v, basis, M, impl);
-    // Written only after the whole computation succeeded, each file atomically.
-    write_tensor(out_u, run.U);
-    write_tensor(out_g, run.Gamma);
-    write_tensor(out_e, run.eta);
+    // Written only after the whole computation succeeded: all three or none.
+    a.write_outputs({{out_u, &run.U}, {out_g, &run.Gamma}, {out_e, &run.eta}});
     for (const auto& n : run.notes) std::cerr << "idattn project: note: " << n << "\n";
     std::cerr << "idattn project: backend " << run.backend << "; wrote " << out_u << " (U, " << shape_str(run.U.shape)
               << "), " << out_g << " (Gamma, " << shape_str(run.Gamma.shape) << "), " << out_e << " (eta, "
@@ -52,9 +41,9 @@ int run_interdomain(Args& a) {
     const HostTensor w = feature_weights(a, map, q.shape.empty() ? 0 : q.shape.back());
     const bool causal = a.flag("--causal");
     const auto impl = api::parse_impl(a.optional("--impl", "ref"));
-    const std::string out = a.required("--out");
+    const std::string out = a.output("--out");
     a.finish();
-    write_result(out, api::interdomain_attention(q, k, v, map, w, basis, M, causal, impl), "interdomain");
+    write_result(a, out, api::interdomain_attention(q, k, v, map, w, basis, M, causal, impl), "interdomain");
     return 0;
 }
 

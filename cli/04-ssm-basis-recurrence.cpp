@@ -58,7 +58,7 @@ api::SsmSpec ssm_spec(Args& a) {
 int run_ssm(Args& a) {
     const std::string basis = a.optional("--basis", "s4d");
     const HostTensor z = a.tensor("--z");
-    const std::string out = a.required("--out");
+    const std::string out = a.output("--out");
     if (basis == "legs") {
         const auto method = ref::parse_legs_method(a.optional("--legs-method", "exact"));
         const std::size_t M = parse_count(a.command(), "--M", a.required("--M"));
@@ -68,7 +68,7 @@ int run_ssm(Args& a) {
             throw Error(a.command() + ": the LegS states are computed by the float64 reference only; --impl must be "
                                       "'ref', got '" + impl + "'");
         a.finish();
-        write_result(out, api::legs_states(z, M, method, substeps), "ssm");
+        write_result(a, out, api::legs_states(z, M, method, substeps), "ssm");
         return 0;
     }
     const api::SsmSpec spec = ssm_spec(a);
@@ -76,7 +76,7 @@ int run_ssm(Args& a) {
     const std::size_t chunk = parse_count(a.command(), "--chunk", a.optional("--chunk", "64"));
     const auto impl = api::parse_impl(a.optional("--impl", "ref"));
     a.finish();
-    write_result(out, api::ssm_states(z, spec, form, chunk, impl), "ssm");
+    write_result(a, out, api::ssm_states(z, spec, form, chunk, impl), "ssm");
     return 0;
 }
 
@@ -88,9 +88,9 @@ int run_ssm_attention(Args& a) {
     const auto form = ref::parse_ssm_form(a.optional("--form", "recurrence"));
     const std::size_t chunk = parse_count(a.command(), "--chunk", a.optional("--chunk", "64"));
     const auto impl = api::parse_impl(a.optional("--impl", "ref"));
-    const std::string out = a.required("--out");
+    const std::string out = a.output("--out");
     a.finish();
-    write_result(out, api::ssm_attention(q, k, v, map, w, spec, form, chunk, impl), "ssm-attention");
+    write_result(a, out, api::ssm_attention(q, k, v, map, w, spec, form, chunk, impl), "ssm-attention");
     return 0;
 }
 

@@ -1,5 +1,6 @@
 #include "cli.hpp"
 
+#include <filesystem>
 #include <iostream>
 
 #include "api/common/npy.hpp"
@@ -13,8 +14,11 @@ Args::Args(std::string command, const std::vector<std::string>& argv) : command_
         const std::string& a = argv[i];
         if (a.rfind("--", 0) != 0) throw Error(command_ + ": unexpected argument '" + a + "' (options start with --)");
         const auto eq = a.find('=');
+        const std::string name = eq == std::string::npos ? a : a.substr(0, eq);
+        if (values_.count(name) || flags_.count(name))
+            throw Error(command_ + ": option " + name + " is given more than once; give it once");
         if (eq != std::string::npos) {
-            values_[a.substr(0, eq)] = a.substr(eq + 1);
+            values_[name] = a.substr(eq + 1);
         } else if (i + 1 < argv.size() && argv[i + 1].rfind("--", 0) != 0) {
             values_[a] = argv[++i];
         } else {
@@ -55,11 +59,41 @@ HostTensor Args::tensor(const std::string& name) {
     return npy::read(path, name + " (" + path + ")");
 }
 
+std::string Args::output(const std::string& name) {
+    const std::string path = required(name);
+    npy::check_output(path, name);
+    outputs_.emplace_back(name, path);
+    return path;
+}
+
+std::string Args::optional_output(const std::string& name) {
+    const std::string path = optional(name, "");
+    if (path.empty() && !values_.count(name)) return "";
+    npy::check_output(path, name);
+    outputs_.emplace_back(name, path);
+    return path;
+}
+
+void Args::also_write(const std::string& path, HostTensor t) { extra_.emplace_back(path, std::move(t)); }
+
+void Args::write_outputs(const std::vector<std::pair<std::string, const HostTensor*>>& outputs) {
+    std::vector<npy::Output> all;
+    for (const auto& [path, t] : outputs) all.push_back({path, t});
+    for (const auto& [path, t] : extra_) all.push_back({path, &t});
+    npy::write_all(all);
+}
+
 void Args::finish() const {
     for (const auto& [k, v] : values_)
         if (!used_.count(k)) throw Error(command_ + ": unknown option " + k + " (see 'idattn " + command_ + " --help')");
     for (const auto& k : flags_)
         if (!used_.count(k)) throw Error(command_ + ": unknown option " + k + " (see 'idattn " + command_ + " --help')");
+    for (std::size_t i = 0; i < outputs_.size(); ++i)
+        for (std::size_t j = 0; j < i; ++j)
+            if (std::filesystem::weakly_canonical(std::filesystem::absolute(outputs_[i].second)) ==
+                std::filesystem::weakly_canonical(std::filesystem::absolute(outputs_[j].second)))
+                throw Error(command_ + ": " + outputs_[j].first + " and " + outputs_[i].first +
+                            " name the same file '" + outputs_[i].second + "'; give each output its own path");
 }
 
 std::map<std::string, Subcommand>& registry() {
@@ -69,13 +103,8 @@ std::map<std::string, Subcommand>& registry() {
 
 Registrar::Registrar(Subcommand s) { registry().emplace(s.name, std::move(s)); }
 
-void write_result(const std::string& path, const api::Run& run, const std::string& what) {
-    if (run.out.dtype == "float32") {
-        std::vector<float> f(run.out.data.begin(), run.out.data.end());
-        npy::write(path, f.data(), run.out.shape);
-    } else {
-        npy::write(path, run.out.data.data(), run.out.shape);
-    }
+void write_result(Args& a, const std::string& path, const api::Run& run, const std::string& what) {
+    a.write_outputs({{path, &run.out}});
     for (const auto& n : run.notes) std::cerr << "idattn " << what << ": note: " << n << "\n";
     std::cerr << "idattn " << what << ": backend " << run.backend << "; wrote " << path << " (" << run.out.dtype
               << ", shape " << shape_str(run.out.shape) << ")\n";

@@ -15,8 +15,12 @@
 
 namespace idattn::cli {
 
-// --name value / --flag parser with strict checking: unknown options,
-// missing values and missing required options are errors naming the option.
+// --name value / --flag parser with strict checking: unknown options, repeated
+// options, missing values and missing required options are errors naming the
+// option. Output paths are checked when asked for (npy::check_output: not a
+// directory or special file, in a writable folder), before anything is
+// computed, and every output of a run - the result and extras such as
+// --save-w - is written together, all or none, by write_outputs().
 class Args {
 public:
     Args(std::string command, const std::vector<std::string>& argv);
@@ -25,7 +29,16 @@ public:
     bool flag(const std::string& name);
     // Reads the .npy file given by --name; the label in messages is "--name (path)".
     HostTensor tensor(const std::string& name);
-    // Throws if any option was given that no accessor asked for.
+    // The output path given by --name, checked (see above); optional_output
+    // returns "" when the option is absent.
+    std::string output(const std::string& name);
+    std::string optional_output(const std::string& name);
+    // Queues `t` to be written to `path` with the run's result.
+    void also_write(const std::string& path, HostTensor t);
+    // Writes `outputs` and everything queued by also_write, all or none.
+    void write_outputs(const std::vector<std::pair<std::string, const HostTensor*>>& outputs);
+    // Throws if any option was given that no accessor asked for, or if two
+    // outputs name the same file.
     void finish() const;
     const std::string& command() const { return command_; }
 
@@ -33,6 +46,8 @@ private:
     std::string command_;
     std::map<std::string, std::string> values_;
     std::set<std::string> flags_, used_;
+    std::vector<std::pair<std::string, std::string>> outputs_;  // (option, path)
+    std::vector<std::pair<std::string, HostTensor>> extra_;     // queued by also_write
 };
 
 struct Option {
@@ -54,8 +69,9 @@ struct Registrar {
     explicit Registrar(Subcommand s);
 };
 
-// Writes run.out to --out and prints the backend and notes to stderr.
-void write_result(const std::string& path, const api::Run& run, const std::string& what);
+// Writes run.out to `path` (with whatever a.also_write queued) and prints the
+// backend and notes to stderr.
+void write_result(Args& a, const std::string& path, const api::Run& run, const std::string& what);
 
 // Common options.
 inline const Option kImplOption{"--impl ref|naive32|fast",

@@ -24,7 +24,7 @@ HostTensor feature_weights(Args& a, ref::FeatureMap map, std::size_t d) {
     const std::string w_path = a.optional("--w", "");
     const std::string r_text = a.optional("--R", "");
     const std::string seed_text = a.optional("--seed", "0");
-    const std::string save = a.optional("--save-w", "");
+    const std::string save = a.optional_output("--save-w");
     if (!ref::is_random(map)) {
         if (!w_path.empty() || !r_text.empty())
             throw Error(a.command() + ": the taylor map is deterministic: --w and --R do not apply");
@@ -41,7 +41,7 @@ HostTensor feature_weights(Args& a, ref::FeatureMap map, std::size_t d) {
         w = api::draw_feature_weights(map, parse_count(a.command(), "--R", r_text), d,
                                       parse_count(a.command(), "--seed", seed_text));
     }
-    if (!save.empty()) npy::write(save, w.data.data(), w.shape);
+    if (!save.empty()) a.also_write(save, w);  // written with the result, all or none
     return w;
 }
 

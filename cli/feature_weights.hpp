@@ -18,7 +18,8 @@ std::uint64_t parse_count(const std::string& command, const std::string& option,
 
 // The draw W of a random map: read from --w FILE.npy when given, otherwise
 // drawn from --R (number of frequencies) and --seed, and written to --save-w
-// when asked, so that another run (or your own kernel) can reuse it. For the
+// when asked (together with the run's result: all or none), so that another
+// run (or your own kernel) can reuse it. For the
 // deterministic taylor map an empty (0, 0) tensor; --w and --R are errors.
 HostTensor feature_weights(Args& a, ref::FeatureMap map, std::size_t d);
 

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "api/common/npy.hpp"
 #include "cli.hpp"
 #include "ref/common/error.hpp"
 
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
             print_sub_help(it->second);
             return 0;
         }
+    idattn::npy::install_signal_cleanup();  // no temporary file left behind on SIGINT/SIGTERM
     try {
         idattn::cli::Args parsed(it->first, rest);
         return it->second.run(parsed);

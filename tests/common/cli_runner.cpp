@@ -8,8 +8,12 @@
 
 namespace idattn::test {
 
-CliResult run_cli(const std::string& args) {
-    const std::string cmd = std::string("'") + IDATTN_CLI_PATH + "' " + args + " 2>&1";
+std::string cli_path() { return std::string("'") + IDATTN_CLI_PATH + "'"; }
+
+CliResult run_cli(const std::string& args) { return run_shell(cli_path() + " " + args); }
+
+CliResult run_shell(const std::string& command) {
+    const std::string cmd = "{ " + command + " ; } 2>&1";
     CliResult r;
     FILE* p = popen(cmd.c_str(), "r");
     if (!p) return r;

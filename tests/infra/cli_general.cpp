@@ -1,6 +1,10 @@
 // The CLI's own behaviour: help, unknown subcommands and options, info, compare.
 #include <boost/test/unit_test.hpp>
 
+#include <filesystem>
+
+#include <sys/stat.h>
+
 #include "api/common/npy.hpp"
 #include "tests/common/cli_runner.hpp"
 #include "tests/common/messages.hpp"
@@ -32,6 +36,75 @@ BOOST_AUTO_TEST_CASE(unknown_subcommand_and_option_are_errors) {
     const auto m = run_cli("softmax --q a.npy");
     BOOST_TEST(m.exit_code == 1);
     BOOST_TEST(has(m.output, "--q"), m.output);
+}
+
+// Outputs: all or none, checked before anything is computed (reliability review
+// root causes 3, 4, 8, 11).
+BOOST_AUTO_TEST_CASE(outputs_are_all_or_none_and_checked_first) {
+    const auto dir = idattn::test::temp_dir("cliout");
+    const std::vector<double> x{0.1, -0.2, 0.3, 0.4, -0.5, 0.6, 0.7, -0.8};
+    idattn::npy::write(dir + "/x.npy", x.data(), {4, 2});
+    const std::string feat = "features --map positive --x " + dir + "/x.npy --R 4 ";
+    // A failing run (an unknown option) writes neither --save-w nor --out.
+    auto r = run_cli(feat + "--save-w " + dir + "/w.npy --out " + dir + "/o.npy --bogus 1");
+    BOOST_TEST(r.exit_code == 1, r.output);
+    BOOST_TEST(has(r.output, "unknown option --bogus"), r.output);
+    BOOST_TEST(!idattn::test::file_exists(dir + "/w.npy"));
+    BOOST_TEST(!idattn::test::file_exists(dir + "/o.npy"));
+    // Two outputs naming one file.
+    r = run_cli(feat + "--save-w " + dir + "/o.npy --out " + dir + "/./o.npy");
+    BOOST_TEST(r.exit_code == 1, r.output);
+    BOOST_TEST(has(r.output, "--save-w and --out name the same file"), r.output);
+    // A repeated option.
+    r = run_cli(feat + "--out " + dir + "/a.npy --out " + dir + "/b.npy");
+    BOOST_TEST(r.exit_code == 1, r.output);
+    BOOST_TEST(has(r.output, "option --out is given more than once"), r.output);
+    // A FIFO or a directory as --out is refused and left as it was.
+    const std::string fifo = dir + "/fifo";
+    BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    r = run_cli(feat + "--out " + fifo);
+    BOOST_TEST(r.exit_code == 1, r.output);
+    BOOST_TEST(has(r.output, "is not a regular file"), r.output);
+    r = run_cli(feat + "--out " + dir);
+    BOOST_TEST(has(r.output, "--out: '" + dir + "' is a directory"), r.output);
+    r = run_cli(feat + "--out=");
+    BOOST_TEST(has(r.output, "--out: the output path is empty"), r.output);
+    // project: one output in a missing folder - none of the three is written.
+    const std::vector<double> v{1, 2, 3, 4, 5, 6, 7, 8};
+    idattn::npy::write(dir + "/v.npy", v.data(), {4, 2});
+    r = run_cli("project --basis legs --M 2 --fk " + dir + "/x.npy --v " + dir + "/v.npy --out-u " + dir +
+                "/u.npy --out-gamma " + dir + "/nodir/g.npy --out-eta " + dir + "/e.npy");
+    BOOST_TEST(r.exit_code == 1, r.output);
+    BOOST_TEST(has(r.output, "nodir' does not exist"), r.output);
+    BOOST_TEST(!idattn::test::file_exists(dir + "/u.npy"));
+    BOOST_TEST(!idattn::test::file_exists(dir + "/e.npy"));
+    // And a good run writes both, with no temporary left.
+    r = run_cli(feat + "--save-w " + dir + "/w.npy --out " + dir + "/o.npy");
+    BOOST_TEST(r.exit_code == 0, r.output);
+    BOOST_TEST(idattn::npy::read(dir + "/w.npy", "w").shape == (std::vector<std::size_t>{4, 2}));
+    BOOST_TEST(idattn::npy::read(dir + "/o.npy", "o").shape == (std::vector<std::size_t>{4, 4}));
+    std::size_t files = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++files;
+    BOOST_TEST(files == 5u);  // x, v, fifo, w, o
+}
+
+// A file-size limit (as on a full disk) makes the CLI fail with the reason,
+// keep the previous output and leave no temporary.
+BOOST_AUTO_TEST_CASE(a_failed_write_is_reported_and_keeps_the_old_output) {
+    const auto dir = idattn::test::temp_dir("clifull");
+    std::vector<double> x(4000 * 4, 0.5);
+    idattn::npy::write(dir + "/x.npy", x.data(), {4000, 4});
+    const std::vector<double> old{1, 2};
+    idattn::npy::write(dir + "/o.npy", old.data(), {2});
+    // ulimit applies to the shell that then runs idattn (run_cli prefixes the CLI path).
+    const auto r = idattn::test::run_shell("ulimit -f 8; " + idattn::test::cli_path() + " features --map positive --x " +
+                                           dir + "/x.npy --R 64 --out " + dir + "/o.npy");
+    BOOST_TEST(r.exit_code == 1, r.output);
+    BOOST_TEST(has(r.output, "disk full or file too large"), r.output);
+    BOOST_TEST(idattn::npy::read(dir + "/o.npy", "o").data == old, boost::test_tools::per_element());
+    std::size_t files = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++files;
+    BOOST_TEST(files == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(info_reports_cuda_status) {

@@ -1,7 +1,11 @@
 // The .npy reader/writer: round trips and every malformed-file error.
 #include <boost/test/unit_test.hpp>
 
+#include <cstring>
+#include <filesystem>
 #include <fstream>
+
+#include <sys/stat.h>
 
 #include "api/common/npy.hpp"
 #include "ref/common/error.hpp"
@@ -68,8 +72,15 @@ BOOST_AUTO_TEST_CASE(malformed_files_are_rejected_with_reasons) {
         {"not_npy", "hello world, not numpy", "magic"},
         {"int64", header("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }") + std::string(16, '\0'),
          "expected dtype float32 ('<f4') or float64 ('<f8'), found '<i8'"},
-        {"fortran", header("{'descr': '<f8', 'fortran_order': True, 'shape': (2, 2), }") + std::string(32, '\0'),
-         "Fortran order"},
+        {"negative_dim", header("{'descr': '<f8', 'fortran_order': False, 'shape': (-8, 4), }"),
+         "shape entry 0 is '-8': a negative dimension"},
+        {"fractional_dim", header("{'descr': '<f8', 'fortran_order': False, 'shape': (2.5, 4), }"),
+         "shape entry 0 is '2.5': not a non-negative integer"},
+        {"huge_dim", header("{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999999999999, 4), }"),
+         "far too large"},
+        {"structured", header("{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (2,), }"),
+         "structured dtype"},
+        {"not_a_dict", header("['descr', '<f8']"), "malformed header"},
         {"truncated", header(f8) + std::string(20, '\0'), "truncated: shape (2, 2) of float64 needs 32 bytes of data, found 20"},
         {"trailing", header(f8) + std::string(40, '\0'), "trailing"},
         {"empty_axis", header("{'descr': '<f8', 'fortran_order': False, 'shape': (0, 2), }"), "empty axis"},
@@ -89,6 +100,62 @@ BOOST_AUTO_TEST_CASE(malformed_files_are_rejected_with_reasons) {
             }
         }
     }
+}
+
+// The header is the Python literal numpy writes: double quotes, other key
+// orders and spacing are the same dict.
+BOOST_AUTO_TEST_CASE(header_is_parsed_as_a_python_literal) {
+    const auto dir = idattn::test::temp_dir("npyhdr");
+    std::string data(16, '\0');
+    const double one = 1.0, two = 2.0;
+    std::memcpy(data.data(), &one, 8);
+    std::memcpy(data.data() + 8, &two, 8);
+    write_raw(dir + "/dq.npy", header("{\"shape\": (1,2),\"fortran_order\":False,  \"descr\": \"<f8\"}") + data);
+    const auto a = npy::read(dir + "/dq.npy", "dq");
+    BOOST_TEST((a.shape == std::vector<std::size_t>{1, 2}));
+    BOOST_TEST(a.data[0] == 1.0);
+    BOOST_TEST(a.data[1] == 2.0);
+}
+
+// numpy saves a.T of a C-order array in Fortran order: read back in C order.
+BOOST_AUTO_TEST_CASE(fortran_order_is_converted_on_read) {
+    const auto dir = idattn::test::temp_dir("npyf");
+    // The (2, 3) array [[0, 1, 2], [3, 4, 5]] in Fortran order: column by column.
+    const std::vector<double> f{0, 3, 1, 4, 2, 5};
+    std::string data(f.size() * 8, '\0');
+    std::memcpy(data.data(), f.data(), data.size());
+    write_raw(dir + "/f.npy", header("{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3), }") + data);
+    const auto a = npy::read(dir + "/f.npy", "f");
+    BOOST_TEST((a.shape == std::vector<std::size_t>{2, 3}));
+    const std::vector<double> c{0, 1, 2, 3, 4, 5};
+    BOOST_TEST(a.data == c, boost::test_tools::per_element());
+}
+
+// Not regular files are refused by name before anything is read; a file's
+// declared size is checked against its real size before the data is read (a
+// 6 GiB sparse file is refused at once, with the true byte count).
+BOOST_AUTO_TEST_CASE(inputs_are_checked_before_they_are_read) {
+    const auto dir = idattn::test::temp_dir("npyin");
+    const auto expect_error = [](const std::string& path, const std::string& text) {
+        try {
+            npy::read(path, "--q");
+            BOOST_ERROR("no error for " << path);
+        } catch (const idattn::Error& e) {
+            BOOST_TEST(message_has(e, text), "message was: " << e.what());
+            BOOST_TEST(message_has(e, "--q"), "message was: " << e.what());
+        }
+    };
+    expect_error(dir, "is a directory");
+    expect_error("/dev/zero", "is not a regular file");
+    const std::string fifo = dir + "/fifo.npy";
+    BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    expect_error(fifo, "is not a regular file");  // and does not block waiting for a writer
+    const std::string sparse = dir + "/sparse.npy";
+    const std::string head = header("{'descr': '<f8', 'fortran_order': False, 'shape': (8, 4), }");
+    write_raw(sparse, head + std::string(8 * 4 * 8, '\0'));
+    const std::uintmax_t size = std::uintmax_t{6} << 30;
+    std::filesystem::resize_file(sparse, size);
+    expect_error(sparse, std::to_string(size - head.size() - 8 * 4 * 8) + " unexpected trailing bytes");
 }
 
 BOOST_AUTO_TEST_CASE(unwritable_output_is_an_error) {
