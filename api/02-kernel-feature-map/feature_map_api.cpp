@@ -80,6 +80,8 @@ HostTensor draw_feature_weights(FeatureMap map, std::size_t R, std::size_t d, st
     if (ref::is_random(map) && R == 0)
         throw Error("draw_feature_weights: the number of random frequencies R must be at least 1, got 0");
     if (d == 0) throw Error("draw_feature_weights: the head dimension d must be at least 1, got 0");
+    require_memory("draw_feature_weights", "R = " + std::to_string(R) + " random frequencies",
+                   {{"the draw W", {R, d}}});
     const auto w = ref::draw_for(map, R, d, seed);
     HostTensor t;
     t.shape = {w.shape(0), w.shape(1)};

@@ -119,6 +119,7 @@ HostTensor basis_matrix(Basis b, std::size_t M, std::size_t N) {
     if (ref::is_complex(b))
         throw Error("basis_matrix: the fourier basis is complex and has no real (M, N) matrix; "
                     "use legs, gram or dct (eq:3.5 builds the DFT rows internally)");
+    ref::check_basis_size("basis_matrix", b, M, N);
     const auto phi = ref::basis_matrix<double>(b, M, N);
     HostTensor t;
     t.shape = {M, N};

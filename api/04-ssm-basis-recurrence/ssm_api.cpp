@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <type_traits>
 
 #include <xtensor/xview.hpp>
@@ -132,7 +133,24 @@ SsmBasis parse_ssm_basis(const std::string& name) {
 
 std::string ssm_basis_name(SsmBasis b) { return b == SsmBasis::S4d ? "s4d" : "fourier"; }
 
+namespace {
+
+// The number of states of a spec (S4D: M; Fourier: the period L) and the
+// option that set it, for require_memory's messages.
+std::size_t spec_states(const SsmSpec& spec) { return spec.basis == SsmBasis::Fourier ? spec.L : spec.M; }
+std::string spec_cause(const SsmSpec& spec) {
+    return spec.basis == SsmBasis::Fourier ? "L = " + std::to_string(spec.L) + " (the Fourier period)"
+                                           : "M = " + std::to_string(spec.M) + " states";
+}
+
+// Sub-steps beyond this buy nothing (the bilinear error at 64 sub-steps is
+// already at float64 rounding for the sizes of Chapter 4) and would run for hours.
+constexpr std::size_t kMaxSubsteps = 1000000;
+
+}  // namespace
+
 ref::DiagonalSsm<double> ssm_parameters(const SsmSpec& spec) {
+    require_memory("ssm_parameters", spec_cause(spec), {{"Lambda and Bbar", {2, spec_states(spec)}, 16}});
     if (spec.basis == SsmBasis::Fourier) return ref::damped_fourier(spec.L, spec.alpha);  // eq:4.6
     return ref::s4d(spec.init, spec.M, spec.delta);                                       // eq:P11 eq:4.zoh
 }
@@ -145,6 +163,8 @@ SsmParamsRun ssm_parameters_tensors(const SsmSpec& spec) {
 
 Run ssm_impulse_response(const SsmSpec& spec, std::size_t N) {
     if (N == 0) throw Error("ssm_impulse_response: the number of lags N must be at least 1, got 0");
+    require_memory("ssm_impulse_response", spec_cause(spec) + " and N = " + std::to_string(N) + " lags",
+                   {{"the impulse response", {N, spec_states(spec)}, 16}});
     const auto psi = ref::impulse_response<double>(ssm_parameters(spec), N);  // eq:4.psi
     Run run;
     run.out = complex_tensor<double>(psi, {psi.shape(0), psi.shape(1)});
@@ -157,6 +177,7 @@ Run ssm_states(const HostTensor& z, const SsmSpec& spec, ref::SsmForm form, std:
     require_tensor(what, "z", z, {2});
     require_sane_size(what, "z", z.shape);
     check_chunk(what, form, chunk);
+    require_memory(what, spec_cause(spec), {{"the states", {z.shape[0], spec_states(spec), z.shape[1]}, 16}});
     const auto s = ssm_parameters(spec);
     Run run;
     impl = pick(impl, form, 0, 0, run.notes);
@@ -173,6 +194,22 @@ Run legs_states(const HostTensor& z, std::size_t M, ref::LegsMethod method, std:
     const std::string what = "legs_states(" + ref::legs_method_name(method) + ")";
     require_tensor(what, "z", z, {2});
     require_sane_size(what, "z", z.shape);
+    if (M == 0) throw Error(what + ": the number of basis functions M must be at least 1, got 0");
+    const std::size_t m1 = M == std::numeric_limits<std::size_t>::max() ? M : M + 1;
+    require_memory(what, "M = " + std::to_string(M) + " states",
+                   {{"the (M+1) x (M+1) update matrices", {3, m1, m1}}, {"the states", {z.shape[0], M, z.shape[1]}}});
+    if (method != ref::LegsMethod::Exact) {
+        if (substeps > kMaxSubsteps)
+            throw Error(what + ": substeps = " + std::to_string(substeps) + " sub-steps per token is more than " +
+                        std::to_string(kMaxSubsteps) + " (it would run for hours and buy nothing: the " +
+                        ref::legs_method_name(method) + " error stops improving long before); use at most " +
+                        std::to_string(kMaxSubsteps));
+        const long double work = static_cast<long double>(z.shape[0]) * substeps * M * M;
+        if (work > 1e12L)
+            throw Error(what + ": " + std::to_string(z.shape[0]) + " tokens x substeps = " + std::to_string(substeps) +
+                        " x M^2 = " + std::to_string(M) + "^2 is about " + std::to_string(static_cast<double>(work)) +
+                        " multiply-adds (hours); use fewer sub-steps, a smaller M, or --legs-method exact");
+    }
     Run run;
     note_dtypes(Impl::Ref, {{"z", &z}}, run.notes);
     const auto c = ref::legs_states(method, M, matrix<double>(z), substeps);  // eq:4.1 eq:4.2

@@ -68,6 +68,13 @@ void check_feature_inputs(const std::string& what, FeatureMap map, const std::ve
                         "; expected W of shape (R, " + std::to_string(d) + ")");
     }
     const std::size_t m = is_random(map) ? w[0] : 0;
+    // R_f (rff 2R, taylor 1 + d + d^2), saturated: absurd sizes must not wrap before they are refused.
+    const std::size_t big = std::numeric_limits<std::size_t>::max();
+    const std::size_t rf = map == FeatureMap::Taylor ? (d > (std::size_t{1} << 31) ? big : 1 + d + d * d)
+                           : map == FeatureMap::Rff  ? (m > big / 2 ? big : 2 * m)
+                                                     : m;
+    require_memory(what, is_random(map) ? "R = " + std::to_string(m) + " random frequencies" : "d = " + std::to_string(d),
+                   {{"the feature matrix", {x[0], rf}}});
     require_sane_size(what, "the feature matrix", {x[0], feature_dim(map, m, d)});
 }
 

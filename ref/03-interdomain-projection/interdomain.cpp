@@ -40,6 +40,7 @@ bool is_complex(Basis b) { return b == Basis::Fourier; }
 void check_basis_size(const std::string& what, Basis b, std::size_t M, std::size_t N) {
     if (N == 0) throw Error(what + ": the basis needs at least one token, got N = 0");
     if (M == 0) throw Error(what + ": the number of basis functions M must be at least 1, got M = 0");
+    require_memory(what, "M = " + std::to_string(M) + " basis functions", {{"the basis matrix Phi", {M, N}}});
     if (is_discrete(b) && M > N)
         throw Error(what + ": the " + basis_name(b) + " basis is discrete: M = " + std::to_string(M) +
                     " functions cannot be orthonormal on N = " + std::to_string(N) +

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <sstream>
 
+#include <unistd.h>
+
 namespace idattn {
 
 std::string shape_str(const std::vector<std::size_t>& shape) {
@@ -72,6 +74,39 @@ void require_sane_size(const std::string& what, const std::string& name,
         }
         n *= shape[a];
     }
+}
+
+std::size_t physical_memory_bytes() {
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+    if (pages <= 0 || page <= 0) return std::size_t{1} << 40;  // unknown: 1 TiB
+    return static_cast<std::size_t>(pages) * static_cast<std::size_t>(page);
+}
+
+namespace {
+
+std::string gib(long double bytes) {
+    std::ostringstream s;
+    s.precision(3);
+    s << bytes / (1024.0L * 1024.0L * 1024.0L) << " GiB";
+    return s.str();
+}
+
+}  // namespace
+
+void require_memory(const std::string& what, const std::string& cause, const std::vector<Alloc>& allocs) {
+    long double total = 0;  // bytes; long double: the product of huge counts must not wrap
+    std::ostringstream list;
+    for (std::size_t i = 0; i < allocs.size(); ++i) {
+        long double n = allocs[i].element_bytes;
+        for (auto s : allocs[i].shape) n *= static_cast<long double>(s);
+        total += n;
+        list << (i ? ", " : "") << allocs[i].name << " of shape " << shape_str(allocs[i].shape);
+    }
+    const std::size_t have = physical_memory_bytes();
+    if (total > static_cast<long double>(have))
+        throw Error(what + ": " + cause + " needs " + list.str() + ": " + gib(total) +
+                    ", more than this machine's memory (" + gib(static_cast<long double>(have)) +
+                    "); check the value");
 }
 
 void require_rank(const std::string& what, const std::string& name,

@@ -27,6 +27,24 @@ void require_finite(const std::string& what, const std::string& name, const floa
 void require_sane_size(const std::string& what, const std::string& name,
                        const std::vector<std::size_t>& shape);
 
+// One tensor a step is about to allocate.
+struct Alloc {
+    std::string name;                 // e.g. "the basis matrix Phi"
+    std::vector<std::size_t> shape;
+    std::size_t element_bytes = 8;    // 8: double, 16: complex<double>
+};
+
+// The machine's physical memory in bytes (sysconf), the ceiling of require_memory.
+std::size_t physical_memory_bytes();
+
+// Checked before a step allocates, so that a count typed wrong (--R 1e9,
+// --M 2^62) is a clear message, not a crash, a hang or an allocator's text:
+// throws unless every size is computed without overflow and the tensors
+// together fit in this machine's physical memory. `cause` names the option or
+// argument responsible and its value, e.g. "M = 4611686018427387904"; the
+// message gives each tensor's shape and the bytes needed.
+void require_memory(const std::string& what, const std::string& cause, const std::vector<Alloc>& allocs);
+
 // Throws unless rank is one of the allowed ranks.
 void require_rank(const std::string& what, const std::string& name,
                   const std::vector<std::size_t>& shape, std::initializer_list<std::size_t> ranks);

@@ -107,6 +107,43 @@ BOOST_AUTO_TEST_CASE(a_failed_write_is_reported_and_keeps_the_old_output) {
     BOOST_TEST(files == 2u);
 }
 
+// A count typed wrong is refused before anything is allocated, naming the
+// option and the memory it would need (reliability review root causes 1, 6, 9):
+// no crash, hang, allocator text or "internal error".
+BOOST_AUTO_TEST_CASE(absurd_sizes_are_refused_naming_the_option) {
+    const auto dir = idattn::test::temp_dir("clisize");
+    const std::vector<double> x{0.1, -0.2, 0.3, 0.4, -0.5, 0.6, 0.7, -0.8};
+    for (const char* n : {"q", "k", "v"}) idattn::npy::write(dir + "/" + n + ".npy", x.data(), {4, 2});
+    const std::string qkv = " --q " + dir + "/q.npy --k " + dir + "/k.npy --v " + dir + "/v.npy";
+    const std::string out = " --out " + dir + "/o.npy";
+    const std::string huge = "4611686018427387904";  // 2^62
+    struct Case {
+        std::string args, expect;
+    };
+    const std::vector<Case> cases{
+        {"features --map positive --x " + dir + "/q.npy --R " + huge + out, "R = " + huge + " random frequencies needs"},
+        {"linear" + qkv + " --R " + huge + out, "R = " + huge},
+        {"interdomain" + qkv + " --R 4 --basis legs --M " + huge + out, "M = " + huge + " basis functions needs"},
+        {"project --basis legs --M " + huge + " --fk " + dir + "/k.npy --v " + dir + "/v.npy --out-u " + dir +
+             "/u.npy --out-gamma " + dir + "/g.npy --out-eta " + dir + "/e.npy",
+         "M = " + huge},
+        {"ssm --z " + dir + "/q.npy --M " + huge + out, "M = " + huge + " states needs"},
+        {"ssm --z " + dir + "/q.npy --basis fourier --L " + huge + out, "L = " + huge},
+        {"ssm --z " + dir + "/q.npy --basis legs --M " + huge + out, "M = " + huge},
+        {"ssm --z " + dir + "/q.npy --basis legs --M 18446744073709551615" + out, "M = 18446744073709551615"},
+        {"ssm --z " + dir + "/q.npy --basis legs --M 4 --legs-method euler --substeps 1000000000000" + out,
+         "substeps = 1000000000000"},
+        {"ssm-attention" + qkv + " --R 4 --M " + huge + out, "M = " + huge},
+    };
+    for (const auto& c : cases) {
+        const auto r = run_cli(c.args);
+        BOOST_TEST(r.exit_code == 1, c.args << "\n" << r.output);
+        BOOST_TEST(has(r.output, c.expect), c.args << "\n" << r.output);
+        BOOST_TEST(!has(r.output, "internal error"), r.output);
+    }
+    BOOST_TEST(!idattn::test::file_exists(dir + "/o.npy"));
+}
+
 BOOST_AUTO_TEST_CASE(info_reports_cuda_status) {
     const auto r = run_cli("info");
     BOOST_TEST(r.exit_code == 0);

@@ -284,6 +284,20 @@ def chapter4_errors_name_the_problem():
     _expect_error(lambda: idattn.ssm_states(z, basis="hippo"), "--basis")
 
 
+@test
+def absurd_sizes_raise_value_error_naming_the_argument():
+    # The reliability review's interpreter crashes (SIGSEGV) and allocator texts:
+    # now a ValueError naming the count and the memory it would need.
+    huge = 2**62
+    z = np.ones((6, 2))
+    _expect_error(lambda: idattn.draw_feature_weights("positive", huge, 4), f"R = {huge} random frequencies needs")
+    _expect_error(lambda: idattn.legs_states(z, huge), f"M = {huge}")
+    _expect_error(lambda: idattn.ssm_impulse_response(huge, M=4), f"N = {huge} lags")
+    _expect_error(lambda: idattn.ssm_parameters(M=huge), f"M = {huge} states")
+    _expect_error(lambda: idattn.basis_matrix("legs", huge, 8), f"M = {huge} basis functions")
+    _expect_error(lambda: idattn.legs_states(z, 4, "euler", 10**12), "substeps = 1000000000000")
+
+
 def main():
     passed = failed = 0
     for t in TESTS:
