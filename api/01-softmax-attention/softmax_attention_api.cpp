@@ -32,7 +32,7 @@ Run softmax_attention(const HostTensor& q, const HostTensor& k, const HostTensor
         const auto o = fast::softmax_attention(to_batched<float>(q), to_batched<float>(k), to_batched<float>(v), causal);
         run.out = from_batched(o, q.shape.size());
         run.backend = backend_name(Impl::Fast);
-        return run;
+        return require_finite_output(what, std::move(run), {{"q", &q}, {"k", &k}, {"v", &v}});
     }
 #endif
     if (impl == Impl::Naive32) {
@@ -40,7 +40,7 @@ Run softmax_attention(const HostTensor& q, const HostTensor& k, const HostTensor
                                                      to_batched<float>(v), causal);
         run.out = from_batched(o, q.shape.size());
         run.backend = backend_name(Impl::Naive32);
-        return run;
+        return require_finite_output(what, std::move(run), {{"q", &q}, {"k", &k}, {"v", &v}});
     }
     {
         const auto o = ref::softmax_attention<double>(to_batched<double>(q), to_batched<double>(k),
@@ -48,7 +48,7 @@ Run softmax_attention(const HostTensor& q, const HostTensor& k, const HostTensor
         run.out = from_batched(o, q.shape.size());
         run.backend = backend_name(Impl::Ref);
     }
-    return run;
+    return require_finite_output(what, std::move(run), {{"q", &q}, {"k", &k}, {"v", &v}});
 }
 
 Run softmax_attention_online(const HostTensor& q, const HostTensor& k, const HostTensor& v, bool causal,
@@ -66,7 +66,7 @@ Run softmax_attention_online(const HostTensor& q, const HostTensor& k, const Hos
     run.out.shape = {o.shape(0), o.shape(1)};
     run.out.data.assign(o.begin(), o.end());
     run.backend = "ref (float64 online recurrence, CPU)";
-    return run;
+    return require_finite_output(what, std::move(run), {{"q", &q}, {"k", &k}, {"v", &v}});
 }
 
 }  // namespace idattn::api

@@ -106,7 +106,7 @@ Run feature_map(const HostTensor& x, FeatureMap map, const HostTensor& w, Impl i
         const auto o = fast::feature_map(map, to_batched<float>(x), w_matrix<float>(map, w));
         run.out = from_batched(o, x.shape.size());
         run.backend = backend_name(Impl::Fast);
-        return run;
+        return require_finite_output(what, std::move(run), {{"x", &x}, {"W", &w}});
     }
 #endif
     if (impl == Impl::Naive32) {
@@ -116,7 +116,7 @@ Run feature_map(const HostTensor& x, FeatureMap map, const HostTensor& w, Impl i
         run.out = features_as<double>(x, map, w);
         run.backend = backend_name(Impl::Ref);
     }
-    return run;
+    return require_finite_output(what, std::move(run), {{"x", &x}, {"W", &w}});
 }
 
 Run linear_attention(const HostTensor& q, const HostTensor& k, const HostTensor& v, FeatureMap map,
@@ -162,7 +162,7 @@ Run linear_attention(const HostTensor& q, const HostTensor& k, const HostTensor&
                                                       fast_chunk);
         run.out = from_batched(o, q.shape.size());
         run.backend = backend_name(Impl::Fast);
-        return run;
+        return require_finite_output(what, std::move(run), {{"q", &q}, {"k", &k}, {"v", &v}, {"W", &w}});
     }
 #endif
     if (impl == Impl::Naive32) {
@@ -172,7 +172,7 @@ Run linear_attention(const HostTensor& q, const HostTensor& k, const HostTensor&
         run.out = linear_as<double>(q, k, v, map, w, form, causal, chunk);
         run.backend = backend_name(Impl::Ref);
     }
-    return run;
+    return require_finite_output(what, std::move(run), {{"q", &q}, {"k", &k}, {"v", &v}, {"W", &w}});
 }
 
 void check_feature_weights(const std::string& what, FeatureMap map, const HostTensor& w, std::size_t d) {

@@ -1,5 +1,8 @@
 #include "dispatch.hpp"
 
+#include <cmath>
+#include <sstream>
+
 #include "../../fast/common/device.hpp"
 #include "../../ref/common/error.hpp"
 #include "../../ref/common/validate.hpp"
@@ -73,6 +76,31 @@ void check_batched(const std::string& what, const std::vector<std::pair<std::str
 
 std::vector<std::size_t> last2(const std::vector<std::size_t>& shape) {
     return {shape[shape.size() - 2], shape[shape.size() - 1]};
+}
+
+Run require_finite_output(const std::string& what, Run run,
+                          const std::vector<std::pair<std::string, const HostTensor*>>& inputs) {
+    const auto& o = run.out;
+    for (std::size_t i = 0; i < o.data.size(); ++i) {
+        if (std::isfinite(o.data[i])) continue;
+        std::ostringstream s;
+        s << what << ": the output is not finite (element " << i << " of shape " << shape_str(o.shape) << " is "
+          << o.data[i] << ") although every input is: an intermediate overflowed in the " << run.backend
+          << " computation";
+        std::string name;
+        double biggest = 0;
+        for (const auto& [n, t] : inputs)
+            for (double x : t->data)
+                if (std::fabs(x) > biggest) {
+                    biggest = std::fabs(x);
+                    name = n;
+                }
+        if (!name.empty()) s << "; the largest input magnitude is " << biggest << " in " << name;
+        s << ". Rescale the inputs so that q.k/sqrt(d) and |x|^2 stay within the floating-point range (about "
+             "1.8e308 in float64, 3.4e38 in float32)";
+        throw Error(s.str());
+    }
+    return run;
 }
 
 }  // namespace idattn::api

@@ -45,6 +45,15 @@ void require_tensor(const std::string& what, const std::string& name, const Host
 // for rank 4, in the (B, H) axes; the rest is checked per head by the reference.
 void check_batched(const std::string& what, const std::vector<std::pair<std::string, const HostTensor*>>& ts);
 
+// Returns `run` when every element of run.out is finite. The inputs passed
+// their finiteness checks, so a non-finite output means an intermediate
+// overflowed (logits q.k/sqrt(d) of 1e300, exp features at huge norms): that
+// is an error naming the first bad output index and the largest input
+// magnitude, never a NaN/Inf file written with exit 0. One behaviour for every
+// step.
+Run require_finite_output(const std::string& what, Run run,
+                          const std::vector<std::pair<std::string, const HostTensor*>>& inputs);
+
 // The last two axes of a shape (one head's matrix).
 std::vector<std::size_t> last2(const std::vector<std::size_t>& shape);
 

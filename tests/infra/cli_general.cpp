@@ -144,6 +144,29 @@ BOOST_AUTO_TEST_CASE(absurd_sizes_are_refused_naming_the_option) {
     BOOST_TEST(!idattn::test::file_exists(dir + "/o.npy"));
 }
 
+// Inputs of 1e300 are finite, but the logits (or the exp features) overflow:
+// an error naming the input, never a NaN/Inf file with exit 0, in every
+// subcommand and backend (reliability review root cause 7).
+BOOST_AUTO_TEST_CASE(overflowing_intermediates_are_errors_not_nan_files) {
+    const auto dir = idattn::test::temp_dir("clinan");
+    std::vector<double> big{0.1, -0.2, 0.3, 0.4, -0.5, 0.6, 0.7, -0.8};
+    const std::vector<double> v = big;
+    for (auto& e : big) e *= 1e300;
+    idattn::npy::write(dir + "/qb.npy", big.data(), {4, 2});
+    idattn::npy::write(dir + "/v.npy", v.data(), {4, 2});
+    const std::string qkv = " --q " + dir + "/qb.npy --k " + dir + "/qb.npy --v " + dir + "/v.npy";
+    const std::string out = " --out " + dir + "/o.npy";
+    for (const std::string& args :
+         {"softmax" + qkv + out, "softmax" + qkv + " --impl naive32" + out, "linear" + qkv + " --R 4" + out,
+          "features --map rff --x " + dir + "/qb.npy --R 4" + out, "features --map taylor --x " + dir + "/qb.npy" + out}) {
+        const auto r = run_cli(args);
+        BOOST_TEST(r.exit_code == 1, args << "\n" << r.output);
+        BOOST_TEST(has(r.output, "the output is not finite"), args << "\n" << r.output);
+        BOOST_TEST(has(r.output, "the largest input magnitude is"), args << "\n" << r.output);
+        BOOST_TEST(!idattn::test::file_exists(dir + "/o.npy"), args);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(info_reports_cuda_status) {
     const auto r = run_cli("info");
     BOOST_TEST(r.exit_code == 0);

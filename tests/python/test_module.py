@@ -298,6 +298,12 @@ def absurd_sizes_raise_value_error_naming_the_argument():
     _expect_error(lambda: idattn.legs_states(z, 4, "euler", 10**12), "substeps = 1000000000000")
 
 
+@test
+def overflowing_intermediates_raise_value_error():
+    q = np.random.default_rng(0).standard_normal((8, 4))
+    _expect_error(lambda: idattn.softmax_attention(q * 1e300, q * 1e300, q), "the output is not finite")
+
+
 def main():
     passed = failed = 0
     for t in TESTS:
