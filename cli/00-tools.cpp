@@ -25,24 +25,16 @@ int run_compare(Args& a) {
     const std::string base_path = a.optional("--baseline", "");
     const std::string tol_s = a.optional("--tol", "");
     a.finish();
-    if (cand.shape != ref.shape)
-        throw Error("compare: --candidate has shape " + shape_str(cand.shape) + " but --reference has " +
-                    shape_str(ref.shape));
+    if (!base_path.empty() && !tol_s.empty())
+        throw Error("compare: give either --baseline (the project's rule) or --tol (a fixed tolerance), not both");
     Comparison c;
     if (!base_path.empty()) {
         const HostTensor base = npy::read(base_path, "--baseline (" + base_path + ")");
-        if (base.shape != ref.shape)
-            throw Error("compare: --baseline has shape " + shape_str(base.shape) + " but --reference has " +
-                        shape_str(ref.shape));
+        check_comparison(ref.shape, ref.data.data(), cand.shape, &base.shape);
         c = compare_to_reference(ref.data.data(), cand.data.data(), base.data.data(), ref.shape);
     } else if (!tol_s.empty()) {
-        double tol = 0;
-        try {
-            tol = std::stod(tol_s);
-        } catch (const std::exception&) {
-            throw Error("compare: --tol must be a number, got '" + tol_s + "'");
-        }
-        if (!(tol >= 0)) throw Error("compare: --tol must be >= 0, got " + tol_s);
+        const double tol = parse_tolerance(tol_s);
+        check_comparison(ref.shape, ref.data.data(), cand.shape, nullptr);
         c = compare_with_tolerance(ref.data.data(), cand.data.data(), ref.shape, tol);
     } else {
         throw Error("compare: give --baseline FILE (the naive float32 output: the project's rule "

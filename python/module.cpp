@@ -85,14 +85,25 @@ PYBIND11_MODULE(_idattn, m) {
         "compare",
         [](const py::array& reference, const py::array& candidate, const py::object& baseline, const py::object& tol) {
             const auto r = from_numpy("reference", reference), c = from_numpy("candidate", candidate);
-            if (r.shape != c.shape) throw idattn::Error("compare: candidate shape differs from reference shape");
+            if (!baseline.is_none() && !tol.is_none())
+                throw idattn::Error("compare: give either baseline= (the project's rule) or tol= (a fixed tolerance), "
+                                    "not both");
             if (!baseline.is_none()) {
                 const auto b = from_numpy("baseline", baseline.cast<py::array>());
-                if (b.shape != r.shape) throw idattn::Error("compare: baseline shape differs from reference shape");
+                idattn::check_comparison(r.shape, r.data.data(), c.shape, &b.shape);
                 return comparison_to_dict(idattn::compare_to_reference(r.data.data(), c.data.data(), b.data.data(), r.shape));
             }
-            if (!tol.is_none())
-                return comparison_to_dict(idattn::compare_with_tolerance(r.data.data(), c.data.data(), r.shape, tol.cast<double>()));
+            if (!tol.is_none()) {
+                // The CLI's wording and rules: a number, or text parsed whole ("1e-3").
+                double t = 0;
+                if (py::isinstance<py::str>(tol)) t = idattn::parse_tolerance(tol.cast<std::string>());
+                else if (py::isinstance<py::float_>(tol) || py::isinstance<py::int_>(tol)) t = tol.cast<double>();
+                else throw idattn::Error("compare: tol must be a finite number >= 0, got a " +
+                                         std::string(py::str(tol.get_type().attr("__name__"))));
+                idattn::check_tolerance(t);
+                idattn::check_comparison(r.shape, r.data.data(), c.shape, nullptr);
+                return comparison_to_dict(idattn::compare_with_tolerance(r.data.data(), c.data.data(), r.shape, t));
+            }
             throw idattn::Error("compare: give baseline= (naive float32 output) or tol=");
         },
         py::arg("reference"), py::arg("candidate"), py::arg("baseline") = py::none(), py::arg("tol") = py::none(),

@@ -4,8 +4,10 @@
 #include <cmath>
 #include <cstdio>
 #include <sstream>
+#include <string>
 
 #include "../../ref/common/error.hpp"
+#include "../../ref/common/validate.hpp"
 
 namespace idattn {
 
@@ -100,6 +102,47 @@ std::string Comparison::report() const {
     s << buf;
     if (non_finite) s << "; " << non_finite << " NON-FINITE values (unwritten NaN-poisoned output?)";
     return s.str();
+}
+
+void check_tolerance(double tol) {
+    if (!(tol >= 0) || !std::isfinite(tol)) {
+        std::ostringstream s;
+        s << "compare: tol must be a finite number >= 0, got " << tol;
+        throw Error(s.str());
+    }
+}
+
+double parse_tolerance(const std::string& text) {
+    std::size_t used = 0;
+    double tol = 0;
+    try {
+        tol = std::stod(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    if (text.empty() || used != text.size())
+        throw Error("compare: tol must be a finite number >= 0, got '" + text + "'");
+    check_tolerance(tol);
+    return tol;
+}
+
+void check_comparison(const std::vector<std::size_t>& reference_shape, const double* reference,
+                      const std::vector<std::size_t>& candidate_shape, const std::vector<std::size_t>* baseline_shape) {
+    if (candidate_shape != reference_shape)
+        throw Error("compare: the candidate has shape " + shape_str(candidate_shape) + " but the reference has " +
+                    shape_str(reference_shape));
+    if (baseline_shape && *baseline_shape != reference_shape)
+        throw Error("compare: the baseline has shape " + shape_str(*baseline_shape) + " but the reference has " +
+                    shape_str(reference_shape));
+    std::size_t n = 1;
+    for (auto s : reference_shape) n *= s;
+    for (std::size_t i = 0; i < n; ++i)
+        if (!std::isfinite(reference[i])) {
+            std::ostringstream s;
+            s << "compare: the reference is not finite (element " << i << " is " << reference[i]
+              << "); a reference must be finite to judge a candidate";
+            throw Error(s.str());
+        }
 }
 
 }  // namespace idattn

@@ -46,4 +46,14 @@ Comparison compare_to_reference(const double* ref, const double* candidate, cons
 Comparison compare_with_tolerance(const double* ref, const double* candidate,
                                   const std::vector<std::size_t>& shape, double tol);
 
+// The front ends' checks of a comparison, one wording for the CLI and Python
+// ("tol" is --tol or tol=): `text` parsed whole as a finite number >= 0
+// ("1e-3abc" is refused); a tolerance value checked likewise; the candidate
+// and baseline shapes equal to the reference's and the reference finite (a
+// NaN reference cannot judge anything). Each throws idattn::Error.
+double parse_tolerance(const std::string& text);
+void check_tolerance(double tol);
+void check_comparison(const std::vector<std::size_t>& reference_shape, const double* reference,
+                      const std::vector<std::size_t>& candidate_shape, const std::vector<std::size_t>* baseline_shape);
+
 }  // namespace idattn

@@ -1,6 +1,7 @@
 // The CLI's own behaviour: help, unknown subcommands and options, info, compare.
 #include <boost/test/unit_test.hpp>
 
+#include <cmath>
 #include <filesystem>
 
 #include <sys/stat.h>
@@ -190,6 +191,19 @@ BOOST_AUTO_TEST_CASE(compare_applies_the_rule_and_sets_the_exit_code) {
     const auto n = run_cli("compare --reference " + dir + "/ref.npy --candidate " + dir + "/good.npy");
     BOOST_TEST(n.exit_code == 1);
     BOOST_TEST(has(n.output, "--baseline"), n.output);
+    // --tol parsed whole, not with --baseline; a NaN reference cannot judge.
+    const std::string rc = "compare --reference " + dir + "/ref.npy --candidate " + dir + "/good.npy";
+    auto t = run_cli(rc + " --tol 1e-3abc");
+    BOOST_TEST(t.exit_code == 1);
+    BOOST_TEST(has(t.output, "tol must be a finite number >= 0, got '1e-3abc'"), t.output);
+    t = run_cli(rc + " --tol 1e-3 --baseline " + dir + "/base.npy");
+    BOOST_TEST(t.exit_code == 1);
+    BOOST_TEST(has(t.output, "not both"), t.output);
+    const std::vector<double> nan_ref{3, std::nan("")};
+    idattn::npy::write(dir + "/nanref.npy", nan_ref.data(), {2});
+    t = run_cli("compare --reference " + dir + "/nanref.npy --candidate " + dir + "/good.npy --tol 0.1");
+    BOOST_TEST(t.exit_code == 1);
+    BOOST_TEST(has(t.output, "the reference is not finite"), t.output);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -89,6 +89,14 @@ def compare_rule():
     c = idattn.compare(ref, np.array([3.0, 4.09]), baseline=np.array([3.0, 4.05]))
     assert c["pass"] and abs(c["baseline_rel_rms"] - 0.01) < 1e-12
     assert not idattn.compare(ref, np.array([3.0, 4.2]), baseline=np.array([3.0, 4.05]))["pass"]
+    # The CLI's rules and wording for tol (reliability review P20-P23).
+    assert idattn.compare(ref, np.array([3.0, 4.0001]), tol="1e-3")["pass"]
+    assert idattn.compare(ref, np.array([3.0, 4.0001]), tol=1)["pass"]
+    _expect_error(lambda: idattn.compare(ref, ref, tol=-1.0), "tol must be a finite number >= 0")
+    _expect_error(lambda: idattn.compare(ref, ref, tol="1e-3abc"), "got '1e-3abc'")
+    _expect_error(lambda: idattn.compare(ref, ref, tol=[1]), "got a list")
+    _expect_error(lambda: idattn.compare(ref, ref, baseline=ref, tol=1e-3), "not both")
+    _expect_error(lambda: idattn.compare(np.array([3.0, np.nan]), ref, tol=1e-3), "the reference is not finite")
 
 
 # ---- Chapter 2: the kernel feature map ----------------------------------------
