@@ -48,8 +48,8 @@ const Registrar info{{"info", "00-tools", "print the build's CUDA support and th
                       run_info}};
 const Registrar compare{{"compare", "00-tools",
                          "compare a candidate output with a reference by the project's tolerance rule",
-                         {{"--reference FILE.npy", "float64 reference output (from --impl ref)"},
-                          {"--candidate FILE.npy", "your kernel's output, same shape"},
+                         {{"--reference FILE.npy", "float64 reference output (from --impl ref) (required)"},
+                          {"--candidate FILE.npy", "your kernel's output, same shape (required)"},
                           {"--baseline FILE.npy", "naive float32 output (from --impl naive32): pass iff "
                                                   "err <= 2 err(naive32) + 4 float32 ulps"},
                           {"--tol T", "instead of --baseline: pass iff relative RMS error <= T"}},

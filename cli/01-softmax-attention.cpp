@@ -17,9 +17,9 @@ int run_softmax(Args& a) {
 
 const Registrar softmax{
     {"softmax", "01-softmax-attention", "softmax attention (P1): o_i = sum_n K(q_i,k_n) v_n / sum_n K(q_i,k_n)",
-     {{"--q FILE.npy", "queries, (Nq, d) or (B, H, Nq, d)"},
-      {"--k FILE.npy", "keys, (N, d) or (B, H, N, d)"},
-      {"--v FILE.npy", "values, same shape as k"},
+     {{"--q FILE.npy", "queries, (Nq, d) or (B, H, Nq, d) (required); any Nq, but --causal needs Nq <= N"},
+      {"--k FILE.npy", "keys, (N, d) or (B, H, N, d) (required)"},
+      {"--v FILE.npy", "values, same shape as k (required)"},
       {"--causal", "query i sees keys n <= i + N - Nq (queries are the last Nq positions)"},
       kImplOption,
       kOutOption},

@@ -32,6 +32,8 @@ int run_linear(Args& a) {
     const bool causal = a.flag("--causal");
     const auto impl = api::parse_impl(a.optional("--impl", "ref"));
     const std::string out = a.output("--out");
+    if (form != api::LinearForm::Chunked && a.given("--chunk"))
+        a.note("--chunk applies to --form chunked only; ignored");
     a.finish();
     write_result(a, out, api::linear_attention(q, k, v, map, w, form, causal, chunk, impl), "linear");
     return 0;
@@ -39,7 +41,8 @@ int run_linear(Args& a) {
 
 const Option kMapOption{"--map rff|positive|orthogonal|taylor",
                         "feature map: random Fourier (2.1), positive (2.2), positive with an orthogonal draw (2.3), "
-                        "second-order Taylor (2.4, deterministic)"};
+                        "second-order Taylor (2.4, deterministic) (required). rff's 2R features are laid out every "
+                        "cosine first, then every sine: [cos(w_1.x~) .. cos(w_R.x~), sin(w_1.x~) .. sin(w_R.x~)]"};
 const Option kWOption{"--w FILE.npy", "the random draw W, (R, d); instead of --R/--seed"};
 const Option kROption{"--R N", "draw W with N random frequencies (rff gives 2N features) from --seed"};
 const Option kSeedOption{"--seed S", "seed of the draw (default 0)"};
@@ -48,16 +51,16 @@ const Option kSaveWOption{"--save-w FILE.npy", "write the draw W used, to reuse 
 const Registrar features{
     {"features", "02-kernel-feature-map", "feature map xi(x) of the softmax kernel (P3): rff, positive, orthogonal, taylor",
      {kMapOption,
-      {"--x FILE.npy", "inputs, (N, d) or (B, H, N, d); output (..., N, R_f)"},
+      {"--x FILE.npy", "inputs, (N, d) or (B, H, N, d); output (..., N, R_f) (required)"},
       kWOption, kROption, kSeedOption, kSaveWOption, kImplOption, kOutOption},
      "idattn features --map positive --x q.npy --R 256 --seed 1 --save-w w.npy --out fq.npy",
      run_features}};
 
 const Registrar linear{
     {"linear", "02-kernel-feature-map", "linear attention (P4) with a feature map, in quadratic, recurrent or chunked form",
-     {{"--q FILE.npy", "queries, (Nq, d) or (B, H, Nq, d)"},
-      {"--k FILE.npy", "keys, (N, d) or (B, H, N, d)"},
-      {"--v FILE.npy", "values, same shape as k"},
+     {{"--q FILE.npy", "queries, (Nq, d) or (B, H, Nq, d) (required)"},
+      {"--k FILE.npy", "keys, (N, d) or (B, H, N, d) (required)"},
+      {"--v FILE.npy", "values, same shape as k (required)"},
       {"--map rff|positive|orthogonal|taylor", "feature map (default positive)"},
       {"--form quadratic|recurrent|chunked", "which of the three equal forms (2.5) to run (default chunked)"},
       {"--chunk K", "chunk size of the chunked form, >= 1 (default 64)"},

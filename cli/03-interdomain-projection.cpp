@@ -49,28 +49,34 @@ int run_interdomain(Args& a) {
 
 const Option kBasisOption{"--basis legs|gram|dct|fourier",
                           "scaled Legendre (HiPPO-LegS, 3.1), discrete Legendre/Gram polynomials or DCT-II (3.3), "
-                          "complex unitary DFT rows (3.5, non-causal only)"};
-const Option kMOption{"--M N", "number of basis functions (interdomain states), >= 1; <= N for the discrete bases"};
+                          "complex unitary DFT rows (3.5, non-causal only) (required)"};
+const Option kProjectBasisOption{"--basis legs|gram|dct",
+                                 "scaled Legendre (HiPPO-LegS, 3.1), discrete Legendre/Gram polynomials or DCT-II "
+                                 "(3.3) (required); the complex fourier basis has no projection output here (use "
+                                 "interdomain --basis fourier)"};
+const Option kMOption{"--M N",
+                      "number of basis functions (interdomain states), >= 1; <= N for the discrete bases (required)"};
 
 const Registrar project{
     {"project", "03-interdomain-projection",
      "projections U, Gamma, eta (P6) of key features and values onto M basis functions",
-     {kBasisOption, kMOption,
-      {"--fk FILE.npy", "key features, (N, R) or (B, H, N, R)"},
-      {"--v FILE.npy", "values, (N, d) or (B, H, N, d)"},
-      {"--impl ref|naive32", "float64 reference (default) or the same formula in float32"},
-      {"--out-u FILE.npy", "U = Phi F_k, (..., M, R)"},
-      {"--out-gamma FILE.npy", "Gamma = Phi V, (..., M, d)"},
-      {"--out-eta FILE.npy", "eta = Phi 1, (M,)"}},
+     {kProjectBasisOption, kMOption,
+      {"--fk FILE.npy", "key features, (N, R) or (B, H, N, R) (required)"},
+      {"--v FILE.npy", "values, (N, d) or (B, H, N, d) (required)"},
+      {"--impl ref|naive32|fast", "float64 reference (default) or the same formula in float32; fast has no separate "
+                                  "projection kernel and runs the reference, with a note"},
+      {"--out-u FILE.npy", "U = Phi F_k, (..., M, R) (required)"},
+      {"--out-gamma FILE.npy", "Gamma = Phi V, (..., M, d) (required)"},
+      {"--out-eta FILE.npy", "eta = Phi 1, (M,) (required)"}},
      "idattn project --basis legs --M 32 --fk fk.npy --v v.npy --out-u u.npy --out-gamma gamma.npy --out-eta eta.npy",
      run_project}};
 
 const Registrar interdomain{
     {"interdomain", "03-interdomain-projection",
      "interdomain attention (P9): F_q U^T Gamma / F_q U^T eta with a feature map and a basis",
-     {{"--q FILE.npy", "queries, (Nq, d) or (B, H, Nq, d)"},
-      {"--k FILE.npy", "keys, (N, d) or (B, H, N, d)"},
-      {"--v FILE.npy", "values, same shape as k"},
+     {{"--q FILE.npy", "queries, (Nq, d) or (B, H, Nq, d) (required); any Nq, but --causal needs Nq <= N"},
+      {"--k FILE.npy", "keys, (N, d) or (B, H, N, d) (required)"},
+      {"--v FILE.npy", "values, same shape as k (required)"},
       {"--map rff|positive|orthogonal|taylor", "feature map of chapter 2 (default positive)"},
       {"--w FILE.npy", "the random draw W, (R, d); instead of --R/--seed"},
       {"--R N", "draw W with N random frequencies from --seed"},

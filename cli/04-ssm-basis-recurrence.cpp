@@ -55,14 +55,24 @@ api::SsmSpec ssm_spec(Args& a) {
     return s;
 }
 
+// --chunk applies to --form chunked only: said once on stderr when given with another form.
+void note_unused_chunk(Args& a, ref::SsmForm form) {
+    if (form != ref::SsmForm::Chunked && a.given("--chunk"))
+        a.note("--chunk applies to --form chunked only; ignored for --form " + ref::ssm_form_name(form));
+}
+
 int run_ssm(Args& a) {
     const std::string basis = a.optional("--basis", "s4d");
     const HostTensor z = a.tensor("--z");
     const std::string out = a.output("--out");
     if (basis == "legs") {
+        a.refuse_if_given({"--form", "--chunk", "--init", "--delta", "--L", "--alpha"},
+                          "--basis legs takes --M, --legs-method and --substeps");
         const auto method = ref::parse_legs_method(a.optional("--legs-method", "exact"));
         const std::size_t M = parse_count(a.command(), "--M", a.required("--M"));
         const std::size_t substeps = parse_count(a.command(), "--substeps", a.optional("--substeps", "1"));
+        if (method == ref::LegsMethod::Exact && a.given("--substeps"))
+            a.note("--substeps applies to --legs-method euler and bilinear only; ignored for the exact update");
         const std::string impl = a.optional("--impl", "ref");
         if (impl != "ref")
             throw Error(a.command() + ": the LegS states are computed by the float64 reference only; --impl must be "
@@ -71,10 +81,12 @@ int run_ssm(Args& a) {
         write_result(a, out, api::legs_states(z, M, method, substeps), "ssm");
         return 0;
     }
+    a.refuse_if_given({"--legs-method", "--substeps"}, "they belong to --basis legs");
     const api::SsmSpec spec = ssm_spec(a);
     const auto form = ref::parse_ssm_form(a.optional("--form", "recurrence"));
     const std::size_t chunk = parse_count(a.command(), "--chunk", a.optional("--chunk", "64"));
     const auto impl = api::parse_impl(a.optional("--impl", "ref"));
+    note_unused_chunk(a, form);
     a.finish();
     write_result(a, out, api::ssm_states(z, spec, form, chunk, impl), "ssm");
     return 0;
@@ -89,6 +101,7 @@ int run_ssm_attention(Args& a) {
     const std::size_t chunk = parse_count(a.command(), "--chunk", a.optional("--chunk", "64"));
     const auto impl = api::parse_impl(a.optional("--impl", "ref"));
     const std::string out = a.output("--out");
+    note_unused_chunk(a, form);
     a.finish();
     write_result(a, out, api::ssm_attention(q, k, v, map, w, spec, form, chunk, impl), "ssm-attention");
     return 0;
@@ -96,7 +109,7 @@ int run_ssm_attention(Args& a) {
 
 const Option kS4dOptions[] = {
     {"--init inv|lin", "s4d: S4D-Inv (4.s4d-inv, default) or S4D-Lin (4.s4d-lin) initialisation of A"},
-    {"--M N", "s4d: number of complex states, >= 1 (default 64); legs: number of Legendre functions (required)"},
+    {"--M N", "s4d: number of complex states, >= 1 (default 64)"},
     {"--delta X", "s4d: the step Delta > 0 (default 0.01; the paper draws log Delta ~ U(log 1e-3, log 1e-1))"},
     {"--L N", "fourier: the period L = number of states, >= 1 (default 64)"},
     {"--alpha X", "fourier: the damping alpha >= 0 (default 0)"},
@@ -109,11 +122,14 @@ const Option kChunkOption{"--chunk K", "chunk size of --form chunked, >= 1 (defa
 const Registrar ssm{
     {"ssm", "04-ssm-basis-recurrence",
      "the states of an SSM basis after every token: S4D / damped Fourier (P11) in four forms, or HiPPO-LegS (4.1, 4.2)",
-     {{"--z FILE.npy", "input, (N, C): C channels share one recurrence"},
+     {{"--z FILE.npy", "input, (N, C): C channels share one recurrence (required)"},
       {"--basis s4d|fourier|legs",
        "s4d: diagonal complex S4D with zero-order hold (P11, 4.zoh; default); fourier: the damped Fourier basis "
-       "(4.6); legs: the HiPPO-LegS states c(t) (P2), real"},
-      kS4dOptions[0], kS4dOptions[1], kS4dOptions[2], kS4dOptions[3], kS4dOptions[4], kFormOption, kChunkOption,
+       "(4.6); legs: the HiPPO-LegS states c(t) (P2), real. Chapter 3's projection (project --basis legs) "
+       "is u = sqrt(t) c(t) at t = n + 1 (eq:4.1): multiply entry [n] by sqrt(n + 1) to compare"},
+      kS4dOptions[0],
+      {"--M N", "s4d: number of complex states, >= 1 (default 64); legs: number of Legendre functions (required)"},
+      kS4dOptions[2], kS4dOptions[3], kS4dOptions[4], kFormOption, kChunkOption,
       {"--legs-method exact|euler|bilinear", "legs: the exact update (4.1, default) or forward Euler / bilinear in "
                                         "tau = log t (4.2)"},
       {"--substeps S", "legs: sub-steps per token of euler and bilinear, >= 1 (default 1)"},
@@ -130,9 +146,9 @@ const Registrar ssm{
 const Registrar ssm_attention{
     {"ssm-attention", "04-ssm-basis-recurrence",
      "causal interdomain attention over an S4D or damped Fourier basis (4.readout) from q, k, v with a feature map",
-     {{"--q FILE.npy", "queries, (Nq, d) or (B, H, Nq, d); query i sits at position i + N - Nq"},
-      {"--k FILE.npy", "keys, (N, d) or (B, H, N, d)"},
-      {"--v FILE.npy", "values, same shape as k"},
+     {{"--q FILE.npy", "queries, (Nq, d) or (B, H, Nq, d); query i sits at position i + N - Nq (required)"},
+      {"--k FILE.npy", "keys, (N, d) or (B, H, N, d) (required)"},
+      {"--v FILE.npy", "values, same shape as k (required)"},
       {"--map rff|positive|orthogonal|taylor", "feature map of chapter 2 (default positive)"},
       {"--w FILE.npy", "the random draw W, (R, d); instead of --R/--seed"},
       {"--R N", "draw W with N random frequencies from --seed"},

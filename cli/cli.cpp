@@ -74,6 +74,15 @@ std::string Args::optional_output(const std::string& name) {
     return path;
 }
 
+bool Args::given(const std::string& name) const { return values_.count(name) > 0 || flags_.count(name) > 0; }
+
+void Args::refuse_if_given(const std::vector<std::string>& names, const std::string& why) const {
+    for (const auto& n : names)
+        if (given(n)) throw Error(command_ + ": " + n + " does not apply here: " + why);
+}
+
+void Args::note(const std::string& text) const { std::cerr << "idattn " << command_ << ": note: " << text << "\n"; }
+
 void Args::also_write(const std::string& path, HostTensor t) { extra_.emplace_back(path, std::move(t)); }
 
 void Args::write_outputs(const std::vector<std::pair<std::string, const HostTensor*>>& outputs) {

@@ -37,6 +37,13 @@ public:
     void also_write(const std::string& path, HostTensor t);
     // Writes `outputs` and everything queued by also_write, all or none.
     void write_outputs(const std::vector<std::pair<std::string, const HostTensor*>>& outputs);
+    // Whether --name was given (as a value or a flag); asks for nothing.
+    bool given(const std::string& name) const;
+    // Throws, naming the first of `names` that was given, "... does not apply
+    // here: <why>" (an option of another basis or form, not an unknown one).
+    void refuse_if_given(const std::vector<std::string>& names, const std::string& why) const;
+    // Prints "idattn <command>: note: <text>" on stderr (an ignored option).
+    void note(const std::string& text) const;
     // Throws if any option was given that no accessor asked for, or if two
     // outputs name the same file.
     void finish() const;
@@ -76,6 +83,6 @@ void write_result(Args& a, const std::string& path, const api::Run& run, const s
 // Common options.
 inline const Option kImplOption{"--impl ref|naive32|fast",
                                 "backend: float64 reference (default), the same formula in float32, or the CUDA kernel"};
-inline const Option kOutOption{"--out FILE.npy", "output file (written atomically)"};
+inline const Option kOutOption{"--out FILE.npy", "output file, written atomically (required)"};
 
 }  // namespace idattn::cli

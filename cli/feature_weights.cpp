@@ -26,8 +26,10 @@ HostTensor feature_weights(Args& a, ref::FeatureMap map, std::size_t d) {
     const std::string seed_text = a.optional("--seed", "0");
     const std::string save = a.optional_output("--save-w");
     if (!ref::is_random(map)) {
-        if (!w_path.empty() || !r_text.empty())
-            throw Error(a.command() + ": the taylor map is deterministic: --w and --R do not apply");
+        if (!w_path.empty() || !r_text.empty() || !save.empty())
+            throw Error(a.command() + ": the taylor map is deterministic and has no random draw W: --w, --R and "
+                                      "--save-w do not apply");
+        if (a.given("--seed")) a.note("--seed does not apply to the deterministic taylor map; ignored");
         return HostTensor{{0, 0}, "float64", {}};
     }
     HostTensor w;

@@ -168,6 +168,42 @@ BOOST_AUTO_TEST_CASE(overflowing_intermediates_are_errors_not_nan_files) {
     }
 }
 
+// Options of another basis, form or map (CLI-conventions review 3, 4, 5, 7, 8):
+// refused as "does not apply" (not "unknown option"), or ignored with a note
+// where harmless; --help marks what is required and lists what is accepted.
+BOOST_AUTO_TEST_CASE(options_that_do_not_apply_are_named) {
+    const auto dir = idattn::test::temp_dir("cliapply");
+    const std::vector<double> x{0.1, -0.2, 0.3, 0.4, -0.5, 0.6, 0.7, -0.8};
+    for (const char* n : {"q", "k", "v"}) idattn::npy::write(dir + "/" + n + ".npy", x.data(), {4, 2});
+    const std::string z = " --z " + dir + "/q.npy --out " + dir + "/o.npy";
+    auto r = run_cli("ssm --basis legs --M 4 --form chunked" + z);
+    BOOST_TEST(r.exit_code == 1, r.output);
+    BOOST_TEST(has(r.output, "--form does not apply here: --basis legs takes --M, --legs-method and --substeps"),
+               r.output);
+    r = run_cli("ssm --M 4 --legs-method euler" + z);
+    BOOST_TEST(has(r.output, "--legs-method does not apply here: they belong to --basis legs"), r.output);
+    r = run_cli("ssm --basis legs --M 4 --substeps 4" + z);
+    BOOST_TEST(r.exit_code == 0, r.output);
+    BOOST_TEST(has(r.output, "note: --substeps applies to --legs-method euler and bilinear only"), r.output);
+    r = run_cli("ssm --M 4 --form recurrence --chunk 7" + z);
+    BOOST_TEST(r.exit_code == 0, r.output);
+    BOOST_TEST(has(r.output, "note: --chunk applies to --form chunked only"), r.output);
+    r = run_cli("features --map taylor --x " + dir + "/q.npy --save-w " + dir + "/w.npy --out " + dir + "/o2.npy");
+    BOOST_TEST(r.exit_code == 1, r.output);
+    BOOST_TEST(has(r.output, "--w, --R and --save-w do not apply"), r.output);
+    BOOST_TEST(!idattn::test::file_exists(dir + "/w.npy"));
+    r = run_cli("features --map taylor --seed 3 --x " + dir + "/q.npy --out " + dir + "/o2.npy");
+    BOOST_TEST(r.exit_code == 0, r.output);
+    BOOST_TEST(has(r.output, "note: --seed does not apply to the deterministic taylor map"), r.output);
+    const auto h = run_cli("project --help");
+    BOOST_TEST(has(h.output, "--basis legs|gram|dct\n"), h.output);
+    BOOST_TEST(has(h.output, "--impl ref|naive32|fast"), h.output);
+    BOOST_TEST(has(h.output, "(required)"), h.output);
+    BOOST_TEST(!has(run_cli("ssm-attention --help").output, "legs"));
+    BOOST_TEST(has(run_cli("features --help").output, "every cosine first, then every sine"));
+    BOOST_TEST(has(run_cli("ssm --help").output, "multiply entry [n] by sqrt(n + 1)"));
+}
+
 BOOST_AUTO_TEST_CASE(info_reports_cuda_status) {
     const auto r = run_cli("info");
     BOOST_TEST(r.exit_code == 0);
