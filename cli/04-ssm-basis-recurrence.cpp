@@ -6,6 +6,7 @@
 // Complex output: api/common/npy writes float32/float64 only, so the complex states are
 // written as real arrays with a trailing axis of 2 (real part, imaginary part).
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <iostream>
 #include <string>
@@ -21,13 +22,11 @@ namespace idattn::cli {
 namespace {
 
 double parse_number(const std::string& command, const std::string& option, const std::string& text) {
-    std::size_t used = 0;
-    double value = 0;
-    try {
-        value = std::stod(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
+    // strtod, not stod: a value that underflows to a subnormal (1e-320) is a
+    // number, not an error; overflow gives inf and is refused below.
+    char* end = nullptr;
+    const double value = text.empty() ? 0.0 : std::strtod(text.c_str(), &end);
+    const std::size_t used = text.empty() ? 0 : static_cast<std::size_t>(end - text.c_str());
     if (text.empty() || used != text.size() || !std::isfinite(value))
         throw Error(command + ": " + option + " must be a finite number, got '" + text + "'");
     return value;
@@ -63,6 +62,9 @@ void note_unused_chunk(Args& a, ref::SsmForm form) {
 
 int run_ssm(Args& a) {
     const std::string basis = a.optional("--basis", "s4d");
+    if (basis != "s4d" && basis != "fourier" && basis != "legs")
+        throw Error(a.command() + ": --basis must be 's4d' (S4D with zero-order hold), 'fourier' (the damped Fourier "
+                                  "basis of eq:4.6) or 'legs' (HiPPO-LegS), got '" + basis + "'");
     const HostTensor z = a.tensor("--z");
     const std::string out = a.output("--out");
     if (basis == "legs") {

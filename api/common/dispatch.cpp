@@ -1,6 +1,7 @@
 #include "dispatch.hpp"
 
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "../../fast/common/device.hpp"
@@ -35,6 +36,17 @@ void note_dtypes(Impl impl, const std::vector<std::pair<std::string, const HostT
     }
     if (impl == Impl::Ref && !f32.empty())
         notes.push_back("inputs " + f32 + " are float32: promoted exactly to float64; the reference computes and writes float64");
+    if (impl != Impl::Ref)  // float32 evaluation: every input must fit float32's range
+        for (const auto& [name, t] : inputs)
+            for (std::size_t i = 0; i < t->data.size(); ++i)
+                if (std::fabs(t->data[i]) > static_cast<double>(std::numeric_limits<float>::max())) {
+                    std::ostringstream s;
+                    s << name << " element " << i << " = " << t->data[i] << " is beyond float32's range ("
+                      << std::numeric_limits<float>::max() << "), and the "
+                      << (impl == Impl::Fast ? "fast backend" : "naive32 evaluation")
+                      << " computes in float32; use --impl ref (float64) or rescale the input";
+                    throw Error(s.str());
+                }
     if (impl != Impl::Ref && !f64.empty())
         notes.push_back("inputs " + f64 + " are float64: rounded to float32; the " +
                         std::string(impl == Impl::Fast ? "fast backend" : "naive32 evaluation") +

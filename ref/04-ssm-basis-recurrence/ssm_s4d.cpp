@@ -135,6 +135,9 @@ DiagonalSsm<double> s4d_zoh(const xt::xtensor<std::complex<double>, 1>& a,
     DiagonalSsm<double> s{cvec<double>(M), cvec<double>(M)};
     for (std::size_t m = 0; m < M; ++m) {
         const std::complex<double> w = delta * a(m);
+        if (!finite(w))
+            throw Error(what + ": Delta A(" + std::to_string(m) + ") = " + num_str(delta) + " x " + num_str(a(m)) +
+                        " overflows; the step Delta = " + num_str(delta) + " is far too large");
         s.lambda(m) = std::exp(w);                 // Lambda = exp(Delta A)                    eq:P11
         s.bbar(m) = expm1_complex(w) / a(m) * b(m);  // Bbar = (exp(Delta A) - 1) / A * B (ZOH)   eq:4.zoh
     }

@@ -157,8 +157,14 @@ BOOST_AUTO_TEST_CASE(overflowing_intermediates_are_errors_not_nan_files) {
     idattn::npy::write(dir + "/v.npy", v.data(), {4, 2});
     const std::string qkv = " --q " + dir + "/qb.npy --k " + dir + "/qb.npy --v " + dir + "/v.npy";
     const std::string out = " --out " + dir + "/o.npy";
+    // In float32 (naive32) the logits of inputs of 1e30 already overflow (1e60 > 3.4e38);
+    // inputs beyond float32's range are refused before (messages_name_the_real_problem).
+    std::vector<double> mid = v;
+    for (auto& e : mid) e *= 1e30;
+    idattn::npy::write(dir + "/qm.npy", mid.data(), {4, 2});
+    const std::string qkv32 = " --q " + dir + "/qm.npy --k " + dir + "/qm.npy --v " + dir + "/v.npy";
     for (const std::string& args :
-         {"softmax" + qkv + out, "softmax" + qkv + " --impl naive32" + out, "linear" + qkv + " --R 4" + out,
+         {"softmax" + qkv + out, "softmax" + qkv32 + " --impl naive32" + out, "linear" + qkv + " --R 4" + out,
           "features --map rff --x " + dir + "/qb.npy --R 4" + out, "features --map taylor --x " + dir + "/qb.npy" + out}) {
         const auto r = run_cli(args);
         BOOST_TEST(r.exit_code == 1, args << "\n" << r.output);
@@ -202,6 +208,27 @@ BOOST_AUTO_TEST_CASE(options_that_do_not_apply_are_named) {
     BOOST_TEST(!has(run_cli("ssm-attention --help").output, "legs"));
     BOOST_TEST(has(run_cli("features --help").output, "every cosine first, then every sine"));
     BOOST_TEST(has(run_cli("ssm --help").output, "multiply entry [n] by sqrt(n + 1)"));
+}
+
+// Messages that named the wrong thing (reliability review root cause 12).
+BOOST_AUTO_TEST_CASE(messages_name_the_real_problem) {
+    const auto dir = idattn::test::temp_dir("climsg");
+    const std::vector<double> z{0.1, -0.2, 0.3, 0.4, -0.5, 0.6, 0.7, -0.8};
+    idattn::npy::write(dir + "/z.npy", z.data(), {4, 2});
+    std::vector<double> zb = z;
+    zb[0] = 1e300;
+    idattn::npy::write(dir + "/zb.npy", zb.data(), {4, 2});
+    const std::string io = " --z " + dir + "/z.npy --out " + dir + "/o.npy";
+    auto r = run_cli("ssm --basis bogus" + io);
+    BOOST_TEST(has(r.output, "'legs' (HiPPO-LegS), got 'bogus'"), r.output);
+    r = run_cli("ssm --M 4 --delta 1e-320" + io);  // a subnormal step is a number
+    BOOST_TEST(r.exit_code == 0, r.output);
+    r = run_cli("ssm --M 4 --delta 1e308" + io);
+    BOOST_TEST(r.exit_code == 1, r.output);
+    BOOST_TEST(has(r.output, "overflows; the step Delta = 1e+308 is far too large"), r.output);
+    r = run_cli("ssm --M 4 --impl naive32 --z " + dir + "/zb.npy --out " + dir + "/o.npy");
+    BOOST_TEST(r.exit_code == 1, r.output);
+    BOOST_TEST(has(r.output, "z element 0 = 1e+300 is beyond float32's range"), r.output);
 }
 
 BOOST_AUTO_TEST_CASE(info_reports_cuda_status) {
