@@ -3,18 +3,18 @@
 
 #include "api/common/compare.hpp"
 #include "api/common/npy.hpp"
-#include "cli.hpp"
-#include "fast/common/device.hpp"
-#include "ref/common/error.hpp"
-#include "ref/common/validate.hpp"
+#include "cli/cli.hpp"
+#include "api/common/dispatch.hpp"
+#include "core/error.hpp"
+#include "core/validate.hpp"
 
 namespace idattn::cli {
 namespace {
 
 int run_info(Args& a) {
     a.finish();
-    const auto st = fast::device_status();
-    std::cout << "idattn: built with CUDA kernels: " << (fast::built_with_cuda() ? "yes" : "no") << "\n"
+    const auto st = api::device_info();
+    std::cout << "idattn: built with CUDA kernels: " << (st.built_with_cuda ? "yes" : "no") << "\n"
               << "CUDA device: " << (st.available ? "available, " : "unavailable, ") << st.detail << "\n";
     return 0;
 }

@@ -1,6 +1,6 @@
 // Chapter 1 subcommands: `softmax` (eq:P1 through the api layer).
 #include "api/01-softmax-attention/softmax_attention_api.hpp"
-#include "cli.hpp"
+#include "cli/cli.hpp"
 
 namespace idattn::cli {
 namespace {

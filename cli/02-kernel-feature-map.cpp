@@ -5,9 +5,9 @@
 
 #include "api/02-kernel-feature-map/feature_map_api.hpp"
 #include "api/common/npy.hpp"
-#include "cli.hpp"
-#include "feature_weights.hpp"
-#include "ref/common/error.hpp"
+#include "cli/cli.hpp"
+#include "cli/feature_weights.hpp"
+#include "core/error.hpp"
 
 namespace idattn::cli {
 namespace {

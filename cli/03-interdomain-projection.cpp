@@ -8,10 +8,10 @@
 #include "api/02-kernel-feature-map/feature_map_api.hpp"
 #include "api/03-interdomain-projection/interdomain_api.hpp"
 #include "api/common/npy.hpp"
-#include "cli.hpp"
-#include "feature_weights.hpp"
-#include "ref/common/error.hpp"
-#include "ref/common/validate.hpp"
+#include "cli/cli.hpp"
+#include "cli/feature_weights.hpp"
+#include "core/error.hpp"
+#include "core/validate.hpp"
 
 namespace idattn::cli {
 namespace {

@@ -13,10 +13,10 @@
 
 #include "api/04-ssm-basis-recurrence/ssm_api.hpp"
 #include "api/common/npy.hpp"
-#include "cli.hpp"
-#include "feature_weights.hpp"
-#include "ref/common/error.hpp"
-#include "ref/common/validate.hpp"
+#include "cli/cli.hpp"
+#include "cli/feature_weights.hpp"
+#include "core/error.hpp"
+#include "core/validate.hpp"
 
 namespace idattn::cli {
 namespace {

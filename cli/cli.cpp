@@ -1,11 +1,11 @@
-#include "cli.hpp"
+#include "cli/cli.hpp"
 
 #include <filesystem>
 #include <iostream>
 
 #include "api/common/npy.hpp"
-#include "ref/common/error.hpp"
-#include "ref/common/validate.hpp"
+#include "core/error.hpp"
+#include "core/validate.hpp"
 
 namespace idattn::cli {
 

@@ -1,9 +1,9 @@
-#include "feature_weights.hpp"
+#include "cli/feature_weights.hpp"
 
 #include <exception>
 
 #include "api/common/npy.hpp"
-#include "ref/common/error.hpp"
+#include "core/error.hpp"
 
 namespace idattn::cli {
 

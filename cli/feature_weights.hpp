@@ -8,7 +8,7 @@
 #include <string>
 
 #include "api/02-kernel-feature-map/feature_map_api.hpp"
-#include "cli.hpp"
+#include "cli/cli.hpp"
 
 namespace idattn::cli {
 

@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "api/common/npy.hpp"
-#include "cli.hpp"
-#include "ref/common/error.hpp"
+#include "cli/cli.hpp"
+#include "core/error.hpp"
 
 namespace {
 

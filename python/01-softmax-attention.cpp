@@ -2,7 +2,7 @@
 #include <pybind11/stl.h>
 
 #include "api/01-softmax-attention/softmax_attention_api.hpp"
-#include "py_common.hpp"
+#include "python/py_common.hpp"
 
 namespace idattn::py_bind {
 

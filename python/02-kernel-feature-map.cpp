@@ -3,7 +3,7 @@
 #include <pybind11/stl.h>
 
 #include "api/02-kernel-feature-map/feature_map_api.hpp"
-#include "py_common.hpp"
+#include "python/py_common.hpp"
 
 namespace idattn::py_bind {
 

@@ -4,7 +4,7 @@
 #include <pybind11/stl.h>
 
 #include "api/03-interdomain-projection/interdomain_api.hpp"
-#include "py_common.hpp"
+#include "python/py_common.hpp"
 
 namespace idattn::py_bind {
 

@@ -6,7 +6,7 @@
 #include <pybind11/stl.h>
 
 #include "api/04-ssm-basis-recurrence/ssm_api.hpp"
-#include "py_common.hpp"
+#include "python/py_common.hpp"
 
 namespace idattn::py_bind {
 

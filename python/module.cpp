@@ -7,9 +7,9 @@
 #include <pybind11/stl.h>
 
 #include "api/common/compare.hpp"
-#include "fast/common/device.hpp"
-#include "py_common.hpp"
-#include "ref/common/error.hpp"
+#include "api/common/dispatch.hpp"
+#include "python/py_common.hpp"
+#include "core/error.hpp"
 
 namespace py = pybind11;
 
@@ -73,11 +73,11 @@ PYBIND11_MODULE(_idattn, m) {
     py::register_exception<idattn::Error>(m, "IdattnError", PyExc_ValueError);
 
     m.def("device_status", [] {
-        const auto st = idattn::fast::device_status();
+        const auto st = idattn::api::device_info();
         py::dict d;
         d["available"] = st.available;
         d["detail"] = st.detail;
-        d["built_with_cuda"] = idattn::fast::built_with_cuda();
+        d["built_with_cuda"] = st.built_with_cuda;
         return d;
     });
 

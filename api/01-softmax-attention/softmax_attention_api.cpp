@@ -1,10 +1,10 @@
-#include "softmax_attention_api.hpp"
+#include "api/01-softmax-attention/softmax_attention_api.hpp"
 
-#include "../../fast/01-softmax-attention/softmax_attention.hpp"
-#include "../../fast/common/device.hpp"
-#include "../../ref/01-softmax-attention/softmax_attention.hpp"
-#include "../../ref/common/error.hpp"
-#include "../common/convert.hpp"
+#include "fast/01-softmax-attention/softmax_attention.hpp"
+#include "fast/common/device.hpp"
+#include "ref/01-softmax-attention/softmax_attention.hpp"
+#include "core/error.hpp"
+#include "api/common/convert.hpp"
 
 #include <xtensor/xview.hpp>
 

@@ -1,7 +1,7 @@
 // Chapter 1 through the api layer (CLI `idattn softmax`, Python `idattn.softmax_attention`).
 #pragma once
 
-#include "../common/dispatch.hpp"
+#include "api/common/dispatch.hpp"
 
 namespace idattn::api {
 

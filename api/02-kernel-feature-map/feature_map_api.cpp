@@ -1,13 +1,13 @@
-#include "feature_map_api.hpp"
+#include "api/02-kernel-feature-map/feature_map_api.hpp"
 
 #include <xtensor/xview.hpp>
 
-#include "../../fast/02-kernel-feature-map/feature_map.hpp"
-#include "../../fast/common/device.hpp"
-#include "../../ref/01-softmax-attention/softmax_attention.hpp"
-#include "../../ref/common/error.hpp"
-#include "../../ref/common/validate.hpp"
-#include "../common/convert.hpp"
+#include "fast/02-kernel-feature-map/feature_map.hpp"
+#include "fast/common/device.hpp"
+#include "ref/01-softmax-attention/softmax_attention.hpp"
+#include "core/error.hpp"
+#include "core/validate.hpp"
+#include "api/common/convert.hpp"
 
 namespace idattn::api {
 

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string>
 
-#include "../../ref/02-kernel-feature-map/feature_map.hpp"
-#include "../common/dispatch.hpp"
+#include "ref/02-kernel-feature-map/feature_map.hpp"
+#include "api/common/dispatch.hpp"
 
 namespace idattn::api {
 

@@ -1,17 +1,17 @@
-#include "interdomain_api.hpp"
+#include "api/03-interdomain-projection/interdomain_api.hpp"
 
 #include <algorithm>
 #include <type_traits>
 
 #include <xtensor/xview.hpp>
 
-#include "../../fast/03-interdomain-projection/interdomain.hpp"
-#include "../02-kernel-feature-map/feature_map_api.hpp"
-#include "../../fast/common/device.hpp"
-#include "../../ref/01-softmax-attention/softmax_attention.hpp"
-#include "../../ref/common/error.hpp"
-#include "../../ref/common/validate.hpp"
-#include "../common/convert.hpp"
+#include "fast/03-interdomain-projection/interdomain.hpp"
+#include "api/02-kernel-feature-map/feature_map_api.hpp"
+#include "fast/common/device.hpp"
+#include "ref/01-softmax-attention/softmax_attention.hpp"
+#include "core/error.hpp"
+#include "core/validate.hpp"
+#include "api/common/convert.hpp"
 
 namespace idattn::api {
 

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "../../ref/02-kernel-feature-map/feature_map.hpp"
-#include "../../ref/03-interdomain-projection/interdomain.hpp"
-#include "../common/dispatch.hpp"
+#include "ref/02-kernel-feature-map/feature_map.hpp"
+#include "ref/03-interdomain-projection/interdomain.hpp"
+#include "api/common/dispatch.hpp"
 
 namespace idattn::api {
 

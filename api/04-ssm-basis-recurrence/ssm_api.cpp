@@ -1,4 +1,4 @@
-#include "ssm_api.hpp"
+#include "api/04-ssm-basis-recurrence/ssm_api.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -7,13 +7,13 @@
 
 #include <xtensor/xview.hpp>
 
-#include "../../fast/04-ssm-basis-recurrence/ssm.hpp"
-#include "../../fast/common/device.hpp"
-#include "../02-kernel-feature-map/feature_map_api.hpp"
-#include "../../ref/01-softmax-attention/softmax_attention.hpp"
-#include "../../ref/common/error.hpp"
-#include "../../ref/common/validate.hpp"
-#include "../common/convert.hpp"
+#include "fast/04-ssm-basis-recurrence/ssm.hpp"
+#include "fast/common/device.hpp"
+#include "api/02-kernel-feature-map/feature_map_api.hpp"
+#include "ref/01-softmax-attention/softmax_attention.hpp"
+#include "core/error.hpp"
+#include "core/validate.hpp"
+#include "api/common/convert.hpp"
 
 namespace idattn::api {
 

@@ -12,9 +12,9 @@
 #include <cstddef>
 #include <string>
 
-#include "../../ref/02-kernel-feature-map/feature_map.hpp"
-#include "../../ref/04-ssm-basis-recurrence/ssm.hpp"
-#include "../common/dispatch.hpp"
+#include "ref/02-kernel-feature-map/feature_map.hpp"
+#include "ref/04-ssm-basis-recurrence/ssm.hpp"
+#include "api/common/dispatch.hpp"
 
 namespace idattn::api {
 

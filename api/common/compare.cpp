@@ -1,4 +1,4 @@
-#include "compare.hpp"
+#include "api/common/compare.hpp"
 
 #include <cfloat>
 #include <cmath>
@@ -6,8 +6,8 @@
 #include <sstream>
 #include <string>
 
-#include "../../ref/common/error.hpp"
-#include "../../ref/common/validate.hpp"
+#include "core/error.hpp"
+#include "core/validate.hpp"
 
 namespace idattn {
 

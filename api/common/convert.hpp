@@ -7,7 +7,7 @@
 
 #include <xtensor/xtensor.hpp>
 
-#include "host_tensor.hpp"
+#include "api/common/host_tensor.hpp"
 
 namespace idattn::api {
 

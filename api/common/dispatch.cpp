@@ -1,12 +1,12 @@
-#include "dispatch.hpp"
+#include "api/common/dispatch.hpp"
 
 #include <cmath>
 #include <limits>
 #include <sstream>
 
-#include "../../fast/common/device.hpp"
-#include "../../ref/common/error.hpp"
-#include "../../ref/common/validate.hpp"
+#include "fast/common/device.hpp"
+#include "core/error.hpp"
+#include "core/validate.hpp"
 
 namespace idattn::api {
 
@@ -16,6 +16,11 @@ Impl parse_impl(const std::string& name) {
     if (name == "fast") return Impl::Fast;
     throw Error("--impl must be 'ref' (float64 CPU reference), 'naive32' (the reference formula in float32) "
                 "or 'fast' (float32 CUDA), got '" + name + "'");
+}
+
+DeviceInfo device_info() {
+    const auto st = fast::device_status();
+    return {fast::built_with_cuda(), st.available, st.detail};
 }
 
 Impl resolve_impl(Impl requested, std::vector<std::string>& notes) {

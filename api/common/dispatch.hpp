@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "host_tensor.hpp"
+#include "api/common/host_tensor.hpp"
 
 namespace idattn::api {
 
@@ -23,6 +23,15 @@ struct Run {
     std::string backend;             // "ref (float64, CPU)", "naive32 (float32, CPU)", "fast (float32, <device>)"
     std::vector<std::string> notes;  // dtype promotions, fallbacks: printed by the CLI
 };
+
+// What `idattn info` and idattn.device_info() report: whether this build has
+// the CUDA kernels, and the device found (or why none is usable).
+struct DeviceInfo {
+    bool built_with_cuda = false;
+    bool available = false;
+    std::string detail;
+};
+DeviceInfo device_info();
 
 // Decides the backend. When Fast is requested without a usable device it
 // returns Ref and appends a note saying why (the fallback the CLI prints).

@@ -1,4 +1,4 @@
-#include "npy.hpp"
+#include "api/common/npy.hpp"
 
 #include <cerrno>
 #include <csignal>
@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../ref/common/error.hpp"
-#include "../../ref/common/validate.hpp"
+#include "core/error.hpp"
+#include "core/validate.hpp"
 
 namespace idattn::npy {
 

@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "host_tensor.hpp"
+#include "api/common/host_tensor.hpp"
 
 namespace idattn::npy {
 

@@ -77,7 +77,7 @@
 // tile's load with this tile's arithmetic (two resident blocks per SM overlap
 // one block's loads with the other's arithmetic instead); tensor cores (TF32 /
 // 3xTF32), which would change the float32 rounding this chapter compares.
-#include "softmax_attention.hpp"
+#include "fast/01-softmax-attention/softmax_attention.hpp"
 
 #include <cuda_runtime.h>
 
@@ -90,7 +90,7 @@
 #include <vector>
 
 #include "fast/common/cuda_check.cuh"
-#include "ref/common/error.hpp"
+#include "core/error.hpp"
 
 namespace idattn::fast {
 

@@ -93,7 +93,7 @@
 // for the products, which would change the float32 rounding this chapter
 // compares; pass 3 reloads its F_q tile for every key tile of the chunk (from
 // L2) instead of keeping all R_f features in shared memory.
-#include "feature_map.hpp"
+#include "fast/02-kernel-feature-map/feature_map.hpp"
 
 #include <cuda_runtime.h>
 
@@ -106,8 +106,8 @@
 #include <vector>
 
 #include "fast/common/cuda_check.cuh"
-#include "ref/common/error.hpp"
-#include "ref/common/validate.hpp"
+#include "core/error.hpp"
+#include "core/validate.hpp"
 
 namespace idattn::fast {
 

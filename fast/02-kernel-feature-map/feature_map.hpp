@@ -19,7 +19,7 @@
 
 #include <xtensor/xtensor.hpp>
 
-#include "../../ref/02-kernel-feature-map/feature_map.hpp"
+#include "ref/02-kernel-feature-map/feature_map.hpp"
 
 namespace idattn::fast {
 

@@ -89,7 +89,7 @@
 // (cuBLAS is kept in the default math mode, which does not use TF32 for
 // SGEMM, so the float32 rounding the tests compare stays plain); the causal
 // kernel's O(N^2) is by design (Chapter 4 makes it O(N)).
-#include "interdomain.hpp"
+#include "fast/03-interdomain-projection/interdomain.hpp"
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -103,7 +103,7 @@
 #include <vector>
 
 #include "fast/common/cuda_check.cuh"
-#include "ref/common/error.hpp"
+#include "core/error.hpp"
 
 namespace idattn::fast {
 

@@ -7,7 +7,7 @@
 
 #include <xtensor/xtensor.hpp>
 
-#include "../../ref/03-interdomain-projection/interdomain.hpp"
+#include "ref/03-interdomain-projection/interdomain.hpp"
 
 namespace idattn::fast {
 

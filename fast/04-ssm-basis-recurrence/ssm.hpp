@@ -28,7 +28,7 @@
 
 #include <xtensor/xtensor.hpp>
 
-#include "../../ref/04-ssm-basis-recurrence/ssm.hpp"
+#include "ref/04-ssm-basis-recurrence/ssm.hpp"
 
 namespace idattn::fast {
 

@@ -35,10 +35,10 @@
 #include <algorithm>
 #include <string>
 
-#include "../common/cuda_check.cuh"
-#include "ref/common/error.hpp"
-#include "ssm.hpp"
-#include "ssm_internal.cuh"
+#include "fast/common/cuda_check.cuh"
+#include "core/error.hpp"
+#include "fast/04-ssm-basis-recurrence/ssm.hpp"
+#include "fast/04-ssm-basis-recurrence/ssm_internal.cuh"
 
 #define IDATTN_CUFFT_CHECK(expr)                                                                          \
     do {                                                                                                  \

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "ssm_device.cuh"
+#include "fast/04-ssm-basis-recurrence/ssm_device.cuh"
 
 namespace idattn::fast::ssm_detail {
 

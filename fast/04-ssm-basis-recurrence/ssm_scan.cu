@@ -49,12 +49,12 @@
 #include <string>
 #include <vector>
 
-#include "../common/cuda_check.cuh"
-#include "ref/common/error.hpp"
-#include "ref/common/validate.hpp"
-#include "ssm.hpp"
-#include "ssm_internal.cuh"
-#include "ssm_scan_kernels.cuh"
+#include "fast/common/cuda_check.cuh"
+#include "core/error.hpp"
+#include "core/validate.hpp"
+#include "fast/04-ssm-basis-recurrence/ssm.hpp"
+#include "fast/04-ssm-basis-recurrence/ssm_internal.cuh"
+#include "fast/04-ssm-basis-recurrence/ssm_scan_kernels.cuh"
 
 namespace idattn::fast {
 

@@ -4,7 +4,7 @@
 // Equation labels refer to chapters/04-ssm-basis-recurrence.md.
 #pragma once
 
-#include "ssm_device.cuh"
+#include "fast/04-ssm-basis-recurrence/ssm_device.cuh"
 
 namespace idattn::fast::ssm_detail {
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <utility>
 
-#include "ref/common/error.hpp"
+#include "core/error.hpp"
 
 namespace idattn::fast::detail {
 

@@ -1,6 +1,6 @@
 // Compiled when CMake found the CUDA toolkit: asks the runtime whether there is
 // a device, once, and describes it (or says why there is none).
-#include "device.hpp"
+#include "fast/common/device.hpp"
 
 #include <cuda_runtime.h>
 

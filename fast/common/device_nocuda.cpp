@@ -1,6 +1,6 @@
 // Compiled only when CMake found no CUDA toolkit: the fast backend does not
 // exist in this build, and every caller is told so.
-#include "device.hpp"
+#include "fast/common/device.hpp"
 
 namespace idattn::fast {
 

@@ -1,5 +1,5 @@
 // Chapter 1 reference. Equation labels refer to chapters/01-softmax-attention.md.
-#include "softmax_attention.hpp"
+#include "ref/01-softmax-attention/softmax_attention.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -9,8 +9,8 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xview.hpp>
 
-#include "../common/error.hpp"
-#include "../common/validate.hpp"
+#include "core/error.hpp"
+#include "core/validate.hpp"
 
 namespace idattn::ref {
 

@@ -1,5 +1,5 @@
 // Chapter 2 reference. Equation labels refer to chapters/02-kernel-feature-map.md.
-#include "feature_map.hpp"
+#include "ref/02-kernel-feature-map/feature_map.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -10,8 +10,8 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xview.hpp>
 
-#include "../common/error.hpp"
-#include "../common/validate.hpp"
+#include "core/error.hpp"
+#include "core/validate.hpp"
 
 namespace idattn::ref {
 

@@ -1,5 +1,5 @@
 // Chapter 3 reference. Equation labels refer to chapters/03-interdomain-projection.md.
-#include "interdomain.hpp"
+#include "ref/03-interdomain-projection/interdomain.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -9,9 +9,9 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xview.hpp>
 
-#include "../02-kernel-feature-map/feature_map.hpp"
-#include "../common/error.hpp"
-#include "../common/validate.hpp"
+#include "ref/02-kernel-feature-map/feature_map.hpp"
+#include "core/error.hpp"
+#include "core/validate.hpp"
 
 namespace idattn::ref {
 

@@ -8,9 +8,9 @@
 #include <complex>
 #include <vector>
 
-#include "../common/error.hpp"
-#include "../common/validate.hpp"
-#include "ssm.hpp"
+#include "core/error.hpp"
+#include "core/validate.hpp"
+#include "ref/04-ssm-basis-recurrence/ssm.hpp"
 
 namespace idattn::ref {
 

@@ -4,9 +4,9 @@
 #include <cmath>
 #include <sstream>
 
-#include "../common/error.hpp"
-#include "../common/validate.hpp"
-#include "ssm.hpp"
+#include "core/error.hpp"
+#include "core/validate.hpp"
+#include "ref/04-ssm-basis-recurrence/ssm.hpp"
 
 namespace idattn::ref {
 

@@ -12,10 +12,10 @@
 
 #include <xtensor/xview.hpp>
 
-#include "../02-kernel-feature-map/feature_map.hpp"
-#include "../common/error.hpp"
-#include "../common/validate.hpp"
-#include "ssm.hpp"
+#include "ref/02-kernel-feature-map/feature_map.hpp"
+#include "core/error.hpp"
+#include "core/validate.hpp"
+#include "ref/04-ssm-basis-recurrence/ssm.hpp"
 
 namespace idattn::ref {
 

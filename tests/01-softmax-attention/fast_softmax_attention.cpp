@@ -9,7 +9,7 @@
 
 #include "fast/01-softmax-attention/softmax_attention.hpp"
 #include "ref/01-softmax-attention/softmax_attention.hpp"
-#include "ref/common/error.hpp"
+#include "core/error.hpp"
 #include "tests/common/testutil.hpp"
 
 using idattn::test::to_f32;

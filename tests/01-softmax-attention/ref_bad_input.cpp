@@ -6,7 +6,7 @@
 #include <limits>
 
 #include "api/01-softmax-attention/softmax_attention_api.hpp"
-#include "ref/common/error.hpp"
+#include "core/error.hpp"
 #include "tests/common/messages.hpp"
 
 using idattn::test::has;

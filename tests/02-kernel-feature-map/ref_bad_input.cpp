@@ -6,7 +6,7 @@
 #include <limits>
 
 #include "api/02-kernel-feature-map/feature_map_api.hpp"
-#include "ref/common/error.hpp"
+#include "core/error.hpp"
 #include "tests/common/messages.hpp"
 
 using idattn::test::has;

@@ -16,7 +16,7 @@
 #include "fast/03-interdomain-projection/interdomain.hpp"
 #include "ref/02-kernel-feature-map/feature_map.hpp"
 #include "ref/03-interdomain-projection/interdomain.hpp"
-#include "ref/common/error.hpp"
+#include "core/error.hpp"
 #include "tests/common/testutil.hpp"
 
 using idattn::ref::Basis;

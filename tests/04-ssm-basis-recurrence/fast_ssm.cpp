@@ -22,7 +22,7 @@
 #include "fast/04-ssm-basis-recurrence/ssm.hpp"
 #include "ref/02-kernel-feature-map/feature_map.hpp"
 #include "ref/04-ssm-basis-recurrence/ssm.hpp"
-#include "ref/common/error.hpp"
+#include "core/error.hpp"
 #include "tests/common/testutil.hpp"
 
 using idattn::ref::DiagonalSsm;

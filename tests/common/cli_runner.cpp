@@ -1,4 +1,4 @@
-#include "cli_runner.hpp"
+#include "tests/common/cli_runner.hpp"
 
 #include <array>
 #include <cstdio>

@@ -4,7 +4,7 @@
 #include <string>
 #include <utility>
 
-#include "ref/common/error.hpp"
+#include "core/error.hpp"
 
 namespace idattn::test {
 

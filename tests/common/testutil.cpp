@@ -1,4 +1,4 @@
-#include "testutil.hpp"
+#include "tests/common/testutil.hpp"
 
 #include <boost/test/unit_test.hpp>
 

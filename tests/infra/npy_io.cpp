@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 #include "api/common/npy.hpp"
-#include "ref/common/error.hpp"
+#include "core/error.hpp"
 #include "tests/common/cli_runner.hpp"
 
 namespace npy = idattn::npy;

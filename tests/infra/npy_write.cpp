@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "api/common/npy.hpp"
-#include "ref/common/error.hpp"
+#include "core/error.hpp"
 #include "tests/common/cli_runner.hpp"
 #include "tests/common/messages.hpp"
 

@@ -1,4 +1,4 @@
-#include "validate.hpp"
+#include "core/validate.hpp"
 
 #include <cmath>
 #include <sstream>
