@@ -89,6 +89,33 @@ HostTensor draw_feature_weights(FeatureMap map, std::size_t R, std::size_t d, st
     return t;
 }
 
+namespace {
+
+// The literal positive features exp(w.x - |x|^2/2) / ... (eq:P3) underflow to
+// exactly 0 for every frequency once |x| is large (norm 50 at d = 64): finite,
+// but they carry nothing. Said once, with the count, instead of silently
+// (the stabilised features of eq:2.stab, which linear, interdomain and
+// ssm-attention use, do not underflow).
+Run note_underflow(Run run) {
+    const auto& o = run.out;
+    if (o.shape.size() < 2) return run;
+    const std::size_t rf = o.shape.back(), rows = rf ? o.data.size() / rf : 0;
+    std::size_t zero_rows = 0, first = 0;
+    for (std::size_t r = 0; r < rows; ++r) {
+        bool all_zero = true;
+        for (std::size_t c = 0; c < rf && all_zero; ++c) all_zero = o.data[r * rf + c] == 0.0;
+        if (all_zero && zero_rows++ == 0) first = r;
+    }
+    if (zero_rows)
+        run.notes.push_back(std::to_string(zero_rows) + " of " + std::to_string(rows) +
+                            " rows have every feature exactly 0 (underflow of the literal features at large |x|; "
+                            "first: row " + std::to_string(first) + "); the stabilised features (eq:2.stab) used by "
+                            "linear, interdomain and ssm-attention do not underflow");
+    return run;
+}
+
+}  // namespace
+
 Run feature_map(const HostTensor& x, FeatureMap map, const HostTensor& w, Impl impl) {
     const std::string what = "feature_map";
     require_tensor(what, "x", x, {2, 4});
@@ -106,7 +133,7 @@ Run feature_map(const HostTensor& x, FeatureMap map, const HostTensor& w, Impl i
         const auto o = fast::feature_map(map, to_batched<float>(x), w_matrix<float>(map, w));
         run.out = from_batched(o, x.shape.size());
         run.backend = backend_name(Impl::Fast);
-        return require_finite_output(what, std::move(run), {{"x", &x}, {"W", &w}});
+        return note_underflow(require_finite_output(what, std::move(run), {{"x", &x}, {"W", &w}}));
     }
 #endif
     if (impl == Impl::Naive32) {
@@ -116,7 +143,7 @@ Run feature_map(const HostTensor& x, FeatureMap map, const HostTensor& w, Impl i
         run.out = features_as<double>(x, map, w);
         run.backend = backend_name(Impl::Ref);
     }
-    return require_finite_output(what, std::move(run), {{"x", &x}, {"W", &w}});
+    return note_underflow(require_finite_output(what, std::move(run), {{"x", &x}, {"W", &w}}));
 }
 
 Run linear_attention(const HostTensor& q, const HostTensor& k, const HostTensor& v, FeatureMap map,

@@ -208,6 +208,13 @@ BOOST_AUTO_TEST_CASE(options_that_do_not_apply_are_named) {
     BOOST_TEST(!has(run_cli("ssm-attention --help").output, "legs"));
     BOOST_TEST(has(run_cli("features --help").output, "every cosine first, then every sine"));
     BOOST_TEST(has(run_cli("ssm --help").output, "multiply entry [n] by sqrt(n + 1)"));
+    // Literal positive features that underflow to 0 are finite but carry nothing: said once.
+    std::vector<double> far(4 * 64, 0.0);
+    for (std::size_t i = 0; i < far.size(); i += 64) far[i] = 200.0;  // |x~|^2 / 2 = 2500 at d = 64
+    idattn::npy::write(dir + "/far.npy", far.data(), {4, 64});
+    r = run_cli("features --map positive --R 8 --x " + dir + "/far.npy --out " + dir + "/o3.npy");
+    BOOST_TEST(r.exit_code == 0, r.output);
+    BOOST_TEST(has(r.output, "4 of 4 rows have every feature exactly 0"), r.output);
 }
 
 // Messages that named the wrong thing (reliability review root cause 12).
