@@ -43,10 +43,6 @@ const Option kMapOption{"--map rff|positive|orthogonal|taylor",
                         "feature map: random Fourier (2.1), positive (2.2), positive with an orthogonal draw (2.3), "
                         "second-order Taylor (2.4, deterministic) (required). rff's 2R features are laid out every "
                         "cosine first, then every sine: [cos(w_1.x~) .. cos(w_R.x~), sin(w_1.x~) .. sin(w_R.x~)]"};
-const Option kWOption{"--w FILE.npy", "the random draw W, (R, d); instead of --R/--seed"};
-const Option kROption{"--R N", "draw W with N random frequencies (rff gives 2N features) from --seed"};
-const Option kSeedOption{"--seed S", "seed of the draw (default 0)"};
-const Option kSaveWOption{"--save-w FILE.npy", "write the draw W used, to reuse it with --w"};
 
 const Registrar features{
     {"features", "02-kernel-feature-map", "feature map xi(x) of the softmax kernel (P3): rff, positive, orthogonal, taylor",

@@ -12,6 +12,13 @@
 
 namespace idattn::cli {
 
+// The options of the draw, listed by every subcommand that takes a feature map.
+inline const Option kWOption{"--w FILE.npy", "the random draw W, (R, d); instead of --R/--seed"};
+inline const Option kROption{"--R N", "draw W with N random frequencies (rff gives 2N features) from --seed"};
+inline const Option kSeedOption{"--seed S", "seed of the draw (default 0)"};
+inline const Option kSaveWOption{"--save-w FILE.npy", "write the draw W used, to reuse it with --w (written with the result)"};
+inline const Option kFeatureMapOption{"--map rff|positive|orthogonal|taylor", "feature map of chapter 2 (default positive)"};
+
 // `text` as a non-negative integer; otherwise an idattn::Error naming the
 // command and the option ("linear: --chunk must be a non-negative integer, got '-3'").
 std::uint64_t parse_count(const std::string& command, const std::string& option, const std::string& text);

@@ -7,13 +7,6 @@
 
 namespace idattn::py_bind {
 
-namespace {
-HostTensor optional_w(const py::object& w) {
-    if (w.is_none()) return HostTensor{{0, 0}, "float64", {}};
-    return from_numpy("W", w.cast<py::array>());
-}
-}  // namespace
-
 void bind_02_kernel_feature_map(py::module_& m) {
     m.def(
         "draw_feature_weights",

@@ -8,13 +8,6 @@
 
 namespace idattn::py_bind {
 
-namespace {
-HostTensor optional_w(const py::object& w) {
-    if (w.is_none()) return HostTensor{{0, 0}, "float64", {}};
-    return from_numpy("W", w.cast<py::array>());
-}
-}  // namespace
-
 void bind_03_interdomain_projection(py::module_& m) {
     m.def(
         "basis_matrix",

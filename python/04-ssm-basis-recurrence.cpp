@@ -11,11 +11,6 @@
 namespace idattn::py_bind {
 
 namespace {
-HostTensor optional_w(const py::object& w) {
-    if (w.is_none()) return HostTensor{{0, 0}, "float64", {}};
-    return from_numpy("W", w.cast<py::array>());
-}
-
 api::SsmSpec spec(const std::string& basis, const std::string& init, std::size_t M, double delta, std::size_t L,
                   double alpha) {
     api::SsmSpec s;

@@ -15,6 +15,11 @@ namespace py = pybind11;
 
 namespace idattn::py_bind {
 
+HostTensor optional_w(const py::object& w) {
+    if (w.is_none()) return HostTensor{{0, 0}, "float64", {}};
+    return from_numpy("W", w.cast<py::array>());
+}
+
 HostTensor from_numpy(const std::string& name, const py::array& a) {
     const auto dt = a.dtype();
     HostTensor t;

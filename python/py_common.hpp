@@ -13,6 +13,10 @@ namespace py = pybind11;
 
 // numpy float32/float64 -> HostTensor (dtype remembered); other dtypes are an error naming `name`.
 HostTensor from_numpy(const std::string& name, const py::array& a);
+
+// The random draw W of a feature map, or None: an empty (0, 0) tensor (the
+// deterministic taylor map, or a draw the api refuses by name).
+HostTensor optional_w(const py::object& w);
 py::array to_numpy(const HostTensor& t);
 // {"out": ndarray, "backend": str, "notes": [str]}
 py::dict run_to_dict(const api::Run& run);

@@ -10,19 +10,11 @@
 #include "tests/common/messages.hpp"
 
 using idattn::test::has;
+using idattn::test::tensor;
 using idattn::HostTensor;
 using idattn::api::Impl;
 
 namespace {
-
-HostTensor tensor(std::vector<std::size_t> shape, double fill = 0.5) {
-    HostTensor t;
-    t.shape = shape;
-    std::size_t n = 1;
-    for (auto s : shape) n *= s;
-    t.data.assign(n, fill);
-    return t;
-}
 
 // Runs the api call and returns the error message ("" if none).
 std::string error_of(const HostTensor& q, const HostTensor& k, const HostTensor& v, bool causal = false) {

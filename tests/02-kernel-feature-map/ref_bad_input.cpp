@@ -10,21 +10,13 @@
 #include "tests/common/messages.hpp"
 
 using idattn::test::has;
+using idattn::test::tensor;
 using idattn::HostTensor;
 using idattn::api::FeatureMap;
 using idattn::api::Impl;
 using idattn::api::LinearForm;
 
 namespace {
-
-HostTensor tensor(std::vector<std::size_t> shape, double fill = 0.5) {
-    HostTensor t;
-    t.shape = shape;
-    std::size_t n = 1;
-    for (auto s : shape) n *= s;
-    t.data.assign(n, fill);
-    return t;
-}
 
 const HostTensor kNoW{{0, 0}, "float64", {}};
 

@@ -15,18 +15,10 @@ using idattn::api::Impl;
 using idattn::ref::Basis;
 using idattn::test::error_message;
 using idattn::test::has;
+using idattn::test::tensor;
 using Mat = xt::xtensor<double, 2>;
 
 namespace {
-
-HostTensor tensor(std::vector<std::size_t> shape, double fill = 0.5) {
-    HostTensor t;
-    t.shape = shape;
-    std::size_t n = 1;
-    for (auto s : shape) n *= s;
-    t.data.assign(n, fill);
-    return t;
-}
 
 Mat ones(std::size_t r, std::size_t c) { return xt::ones<double>({r, c}); }
 

@@ -3,7 +3,9 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "api/common/host_tensor.hpp"
 #include "core/error.hpp"
 
 namespace idattn::test {
@@ -19,6 +21,16 @@ std::string error_message(F&& f) {
         return e.what();
     }
     return "";
+}
+
+// A tensor of `shape` filled with `fill`, for the api's bad-input tests.
+inline HostTensor tensor(std::vector<std::size_t> shape, double fill = 0.5) {
+    HostTensor t;
+    t.shape = std::move(shape);
+    std::size_t n = 1;
+    for (auto s : t.shape) n *= s;
+    t.data.assign(n, fill);
+    return t;
 }
 
 }  // namespace idattn::test
