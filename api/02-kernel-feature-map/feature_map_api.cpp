@@ -42,27 +42,20 @@ HostTensor linear_as(const HostTensor& q, const HostTensor& k, const HostTensor&
                      const HostTensor& w, LinearForm form, bool causal, std::size_t chunk) {
     const auto qb = to_batched<T>(q), kb = to_batched<T>(k), vb = to_batched<T>(v);
     const auto wm = w_matrix<T>(map, w);
-    xt::xtensor<T, 4> out(std::array<std::size_t, 4>{qb.shape(0), qb.shape(1), qb.shape(2), vb.shape(3)});
-    for (std::size_t b = 0; b < qb.shape(0); ++b)
-        for (std::size_t h = 0; h < qb.shape(1); ++h) {
-            const xt::xtensor<T, 2> qh = xt::view(qb, b, h), kh = xt::view(kb, b, h), vh = xt::view(vb, b, h);
-            // Stabilised features (eq:2.stab): queries drop their own constant.
-            const auto fq = ref::scaled_feature_map<T>(map, qh, wm);
-            const auto fk = ref::scaled_feature_map<T>(map, kh, wm);
-            xt::xtensor<T, 2> o;
-            switch (form) {  // the three forms of eq:2.5
-                case LinearForm::Quadratic:
-                    o = ref::linear_attention_quadratic<T>(fq.f, ref::sequence_stabilised(fk), vh, causal);
-                    break;
-                case LinearForm::Recurrent:
-                    o = ref::linear_attention_recurrent_stable<T>(fq, fk, vh, causal);
-                    break;
-                case LinearForm::Chunked:
-                    o = ref::linear_attention_chunked<T>(fq.f, ref::sequence_stabilised(fk), vh, causal, chunk);
-                    break;
-            }
-            xt::view(out, b, h) = o;
+    const auto out = per_head<T>(qb, kb, vb, [&](const auto& qh, const auto& kh, const auto& vh) -> xt::xtensor<T, 2> {
+        // Stabilised features (eq:2.stab): queries drop their own constant.
+        const auto fq = ref::scaled_feature_map<T>(map, qh, wm);
+        const auto fk = ref::scaled_feature_map<T>(map, kh, wm);
+        switch (form) {  // the three forms of eq:2.5
+            case LinearForm::Quadratic:
+                return ref::linear_attention_quadratic<T>(fq.f, ref::sequence_stabilised(fk), vh, causal);
+            case LinearForm::Recurrent:
+                return ref::linear_attention_recurrent_stable<T>(fq, fk, vh, causal);
+            case LinearForm::Chunked:
+                break;
         }
+        return ref::linear_attention_chunked<T>(fq.f, ref::sequence_stabilised(fk), vh, causal, chunk);
+    });
     return from_batched(out, q.shape.size());
 }
 

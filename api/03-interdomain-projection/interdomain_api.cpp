@@ -54,16 +54,10 @@ Impl pick(Impl impl, Basis b, std::size_t M, bool causal, std::size_t R, std::si
 template <class T>
 xt::xtensor<T, 4> reference_heads(const xt::xtensor<T, 4>& fq, const xt::xtensor<T, 4>& fk, const xt::xtensor<T, 4>& v,
                                   Basis b, std::size_t M, bool causal) {
-    xt::xtensor<T, 4> out(std::array<std::size_t, 4>{fq.shape(0), fq.shape(1), fq.shape(2), v.shape(3)});
-    for (std::size_t bb = 0; bb < fq.shape(0); ++bb)
-        for (std::size_t h = 0; h < fq.shape(1); ++h) {
-            const xt::xtensor<T, 2> qh = xt::view(fq, bb, h), kh = xt::view(fk, bb, h), vh = xt::view(v, bb, h);
-            if (ref::is_complex(b))
-                xt::view(out, bb, h) = ref::interdomain_attention_hermitian<T>(M, qh, kh, vh);  // eq:3.5
-            else
-                xt::view(out, bb, h) = ref::interdomain_attention<T>(b, M, qh, kh, vh, causal);  // eq:P9
-        }
-    return out;
+    return per_head<T>(fq, fk, v, [&](const auto& qh, const auto& kh, const auto& vh) -> xt::xtensor<T, 2> {
+        if (ref::is_complex(b)) return ref::interdomain_attention_hermitian<T>(M, qh, kh, vh);  // eq:3.5
+        return ref::interdomain_attention<T>(b, M, qh, kh, vh, causal);                        // eq:P9
+    });
 }
 
 #if IDATTN_HAVE_CUDA  // resolve_impl never returns Fast in a build without CUDA

@@ -74,13 +74,9 @@ template <class T>
 xt::xtensor<T, 4> reference_heads(const xt::xtensor<T, 4>& fq, const xt::xtensor<T, 4>& fk, const xt::xtensor<T, 4>& v,
                                   const ref::DiagonalSsm<double>& s, ref::SsmForm form, std::size_t chunk) {
     const auto st = ref::ssm_cast<T>(s);
-    xt::xtensor<T, 4> out(std::array<std::size_t, 4>{fq.shape(0), fq.shape(1), fq.shape(2), v.shape(3)});
-    for (std::size_t bb = 0; bb < fq.shape(0); ++bb)
-        for (std::size_t h = 0; h < fq.shape(1); ++h) {
-            const xt::xtensor<T, 2> qh = xt::view(fq, bb, h), kh = xt::view(fk, bb, h), vh = xt::view(v, bb, h);
-            xt::view(out, bb, h) = ref::ssm_attention<T>(form, st, qh, kh, vh, chunk);  // eq:4.readout
-        }
-    return out;
+    return per_head<T>(fq, fk, v, [&](const auto& qh, const auto& kh, const auto& vh) -> xt::xtensor<T, 2> {
+        return ref::ssm_attention<T>(form, st, qh, kh, vh, chunk);  // eq:4.readout
+    });
 }
 
 template <class T>

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include <xtensor/xtensor.hpp>
+#include <xtensor/xview.hpp>
 
 #include "api/common/host_tensor.hpp"
 
@@ -27,6 +28,21 @@ HostTensor from_batched(const xt::xtensor<T, 4>& x, std::size_t rank) {
     t.shape.assign(x.shape().begin() + (4 - rank), x.shape().end());
     t.data.assign(x.begin(), x.end());
     return t;
+}
+
+// One head's formula on every (b, h) of batched (B, H, ., .) inputs - the one
+// place the api loops over heads. f(qh, kh, vh) returns head (b, h)'s output,
+// (Nq, dv) with Nq = q's rows and dv = v's columns.
+template <class T, class F>
+xt::xtensor<T, 4> per_head(const xt::xtensor<T, 4>& q, const xt::xtensor<T, 4>& k, const xt::xtensor<T, 4>& v,
+                           F&& f) {
+    xt::xtensor<T, 4> out(std::array<std::size_t, 4>{q.shape(0), q.shape(1), q.shape(2), v.shape(3)});
+    for (std::size_t b = 0; b < q.shape(0); ++b)
+        for (std::size_t h = 0; h < q.shape(1); ++h) {
+            const xt::xtensor<T, 2> qh = xt::view(q, b, h), kh = xt::view(k, b, h), vh = xt::view(v, b, h);
+            xt::view(out, b, h) = f(qh, kh, vh);
+        }
+    return out;
 }
 
 }  // namespace idattn::api
