@@ -18,13 +18,7 @@ Run softmax_attention(const HostTensor& q, const HostTensor& k, const HostTensor
     ref::check_softmax_inputs(what, q.shape, k.shape, v.shape, causal);
 
     Run run;
-    const std::size_t d = q.shape.back();
-    if (impl == Impl::Fast && d > static_cast<std::size_t>(fast::kSoftmaxMaxHeadDim)) {
-        run.notes.push_back("fast softmax kernel supports d <= " + std::to_string(fast::kSoftmaxMaxHeadDim) +
-                            ", got d = " + std::to_string(d) + "; ran the float64 reference instead");
-        impl = Impl::Ref;
-    }
-    impl = resolve_impl(impl, run.notes);
+    impl = pick_backend(impl, fast::softmax_unsupported(q.shape.back()), run.notes);
     note_dtypes(impl, {{"q", &q}, {"k", &k}, {"v", &v}}, run.notes);
 
 #if IDATTN_HAVE_CUDA  // resolve_impl never returns Fast in a build without CUDA

@@ -151,14 +151,7 @@ Run linear_attention(const HostTensor& q, const HostTensor& k, const HostTensor&
                               ref::is_random(map) ? w.shape : std::vector<std::size_t>{});
     if (chunk == 0) throw Error(what + ": the chunk size must be at least 1, got 0");
     Run run;
-    const std::size_t dv = v.shape.back();
-    if (impl == Impl::Fast && (dv != q.shape.back() || dv > static_cast<std::size_t>(fast::kLinearMaxHeadDim))) {
-        run.notes.push_back("the fast linear-attention kernel needs v of head dimension d = " +
-                            std::to_string(q.shape.back()) + " <= " + std::to_string(fast::kLinearMaxHeadDim) +
-                            ", got " + std::to_string(dv) + "; ran the float64 reference instead");
-        impl = Impl::Ref;
-    }
-    impl = resolve_impl(impl, run.notes);  // Fast without a device: Ref, with a note
+    impl = pick_backend(impl, fast::linear_unsupported(q.shape.back(), v.shape.back()), run.notes);
     std::vector<std::pair<std::string, const HostTensor*>> inputs{{"q", &q}, {"k", &k}, {"v", &v}};
     if (ref::is_random(map)) inputs.push_back({"W", &w});
     note_dtypes(impl, inputs, run.notes);

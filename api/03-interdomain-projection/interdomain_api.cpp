@@ -23,31 +23,9 @@ void check_fourier(const std::string& what, Basis b, bool causal) {
                            "non-causal; use --basis legs|gram|dct for causal attention");
 }
 
-// Why the fast kernels cannot run this problem ("" when they can).
-std::string fast_unsupported(Basis b, std::size_t M, bool causal, std::size_t R, std::size_t d) {
-    const auto max_dim = static_cast<std::size_t>(fast::kInterdomainMaxDim);
-    if (ref::is_complex(b)) return "the fast chapter-3 kernels have no complex (fourier) basis";
-    if (R > max_dim || d > max_dim)
-        return "the fast chapter-3 kernels support R, d <= " + std::to_string(max_dim) + ", got R = " +
-               std::to_string(R) + ", d = " + std::to_string(d);
-    if (causal && b == Basis::Gram)
-        return "the fast causal kernel generates LegS and DCT prefix bases only (the Gram basis has no closed form)";
-    if (causal && M > static_cast<std::size_t>(fast::kInterdomainCausalMaxM))
-        return "the fast causal kernel supports M <= " + std::to_string(fast::kInterdomainCausalMaxM) + ", got M = " +
-               std::to_string(M);
-    return "";
-}
-
 Impl pick(Impl impl, Basis b, std::size_t M, bool causal, std::size_t R, std::size_t d,
           std::vector<std::string>& notes) {
-    if (impl == Impl::Fast) {
-        const std::string why = fast_unsupported(b, M, causal, R, d);
-        if (!why.empty()) {
-            notes.push_back(why + "; ran the float64 reference instead");
-            return Impl::Ref;
-        }
-    }
-    return resolve_impl(impl, notes);
+    return pick_backend(impl, fast::interdomain_unsupported(b, M, causal, R, d), notes);
 }
 
 // (P9) on every head, the reference formula in T.

@@ -19,26 +19,8 @@ namespace idattn::api {
 
 namespace {
 
-// Why the fast backend cannot run this problem ("" when it can).
-std::string fast_unsupported(ref::SsmForm form, std::size_t R, std::size_t d) {
-    const auto max_dim = static_cast<std::size_t>(fast::kSsmMaxDim);
-    if (form == ref::SsmForm::Explicit)
-        return "the explicit O(N^2) form (eq:4.3) has no fast version (the fast backend runs the chunked scan or cuFFT)";
-    if (R > max_dim || d > max_dim)
-        return "the fast chapter-4 attention supports R, d <= " + std::to_string(max_dim) + ", got R = " +
-               std::to_string(R) + ", d = " + std::to_string(d);
-    return "";
-}
-
 Impl pick(Impl impl, ref::SsmForm form, std::size_t R, std::size_t d, std::vector<std::string>& notes) {
-    if (impl == Impl::Fast) {
-        const std::string why = fast_unsupported(form, R, d);
-        if (!why.empty()) {
-            notes.push_back(why + "; ran the float64 reference instead");
-            return Impl::Ref;
-        }
-    }
-    return resolve_impl(impl, notes);
+    return pick_backend(impl, fast::ssm_unsupported(form, R, d), notes);
 }
 
 

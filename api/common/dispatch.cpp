@@ -23,6 +23,14 @@ DeviceInfo device_info() {
     return {fast::built_with_cuda(), st.available, st.detail};
 }
 
+Impl pick_backend(Impl requested, const std::string& fast_unsupported, std::vector<std::string>& notes) {
+    if (requested == Impl::Fast && !fast_unsupported.empty()) {
+        notes.push_back(fast_unsupported + "; ran the float64 reference instead");
+        return Impl::Ref;
+    }
+    return resolve_impl(requested, notes);
+}
+
 Impl resolve_impl(Impl requested, std::vector<std::string>& notes) {
     if (requested != Impl::Fast) return requested;
     const auto st = fast::device_status();

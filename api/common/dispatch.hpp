@@ -37,6 +37,11 @@ DeviceInfo device_info();
 // returns Ref and appends a note saying why (the fallback the CLI prints).
 Impl resolve_impl(Impl requested, std::vector<std::string>& notes);
 
+// The one place a backend is chosen: Fast with a non-empty `fast_unsupported`
+// (the kernel's own reason, e.g. fast::softmax_unsupported(d)) runs the float64
+// reference with a note saying why; otherwise as resolve_impl.
+Impl pick_backend(Impl requested, const std::string& fast_unsupported, std::vector<std::string>& notes);
+
 // The label of Run::backend for a resolved impl: "ref (float64, CPU)",
 // "naive32 (the reference formula in float32, CPU)" or "fast (float32, <device>)".
 std::string backend_name(Impl impl);

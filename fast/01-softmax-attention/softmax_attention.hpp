@@ -3,7 +3,9 @@
 // its design notes are in softmax_attention.cu.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include <xtensor/xtensor.hpp>
 
@@ -11,6 +13,14 @@ namespace idattn::fast {
 
 // Largest head dimension the kernel supports.
 inline constexpr std::int64_t kSoftmaxMaxHeadDim = 128;
+
+// Why the kernel cannot run a problem of head dimension d ("" when it can).
+inline std::string softmax_unsupported(std::size_t d) {
+    if (d > static_cast<std::size_t>(kSoftmaxMaxHeadDim))
+        return "the fast softmax kernel supports d <= " + std::to_string(kSoftmaxMaxHeadDim) + ", got d = " +
+               std::to_string(d);
+    return "";
+}
 
 // (P1) on the device, eq:P1 / eq:1.online. All pointers are device pointers to
 // contiguous row-major float32: q (bh, nq, d), k and v (bh, n, d), o (bh, nq, d).

@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include <xtensor/xtensor.hpp>
 
@@ -26,6 +27,15 @@ namespace idattn::fast {
 // Largest head dimension d of v the chunked linear-attention kernel supports
 // (the feature-map kernel takes any d).
 inline constexpr std::int64_t kLinearMaxHeadDim = 128;
+
+// Why the chunked linear-attention kernel cannot run queries of head dimension
+// d and values of dv ("" when it can).
+inline std::string linear_unsupported(std::size_t d, std::size_t dv) {
+    if (dv != d || dv > static_cast<std::size_t>(kLinearMaxHeadDim))
+        return "the fast linear-attention kernel needs v of head dimension d = " + std::to_string(d) + " <= " +
+               std::to_string(kLinearMaxHeadDim) + ", got " + std::to_string(dv);
+    return "";
+}
 
 // ---- Device entry points ------------------------------------------------------
 // All pointers are device pointers to contiguous row-major float32. `stream` is

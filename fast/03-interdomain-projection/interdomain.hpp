@@ -3,7 +3,9 @@
 // without the CUDA toolkit; kernels and design notes in interdomain.cu.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include <xtensor/xtensor.hpp>
 
@@ -16,6 +18,21 @@ inline constexpr std::int64_t kInterdomainMaxDim = 128;
 // Largest number of basis functions M of the causal kernel (its coefficient
 // vectors and recurrence tables live in shared memory).
 inline constexpr std::int64_t kInterdomainCausalMaxM = 2048;
+
+// Why the kernels cannot run this problem ("" when they can).
+inline std::string interdomain_unsupported(ref::Basis b, std::size_t M, bool causal, std::size_t R, std::size_t d) {
+    const auto max_dim = static_cast<std::size_t>(kInterdomainMaxDim);
+    if (ref::is_complex(b)) return "the fast chapter-3 kernels have no complex (fourier) basis";
+    if (R > max_dim || d > max_dim)
+        return "the fast chapter-3 kernels support R, d <= " + std::to_string(max_dim) + ", got R = " +
+               std::to_string(R) + ", d = " + std::to_string(d);
+    if (causal && b == ref::Basis::Gram)
+        return "the fast causal kernel generates LegS and DCT prefix bases only (the Gram basis has no closed form)";
+    if (causal && M > static_cast<std::size_t>(kInterdomainCausalMaxM))
+        return "the fast causal kernel supports M <= " + std::to_string(kInterdomainCausalMaxM) + ", got M = " +
+               std::to_string(M);
+    return "";
+}
 
 // ---- Device entry points --------------------------------------------------------
 // All pointers are device pointers to contiguous row-major float32; `stream`

@@ -24,6 +24,7 @@
 #include <complex>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include <xtensor/xtensor.hpp>
@@ -38,6 +39,17 @@ inline constexpr std::int64_t kSsmDefaultChunk = 64;
 // Largest feature dimension R and value dimension d of the fused attention
 // forward (its per-lane channel registers are sized at compile time).
 inline constexpr std::int64_t kSsmMaxDim = 128;
+
+// Why the fast backend cannot run this problem ("" when it can).
+inline std::string ssm_unsupported(ref::SsmForm form, std::size_t R, std::size_t d) {
+    const auto max_dim = static_cast<std::size_t>(kSsmMaxDim);
+    if (form == ref::SsmForm::Explicit)
+        return "the explicit O(N^2) form (eq:4.3) has no fast version (the fast backend runs the chunked scan or cuFFT)";
+    if (R > max_dim || d > max_dim)
+        return "the fast chapter-4 attention supports R, d <= " + std::to_string(max_dim) + ", got R = " +
+               std::to_string(R) + ", d = " + std::to_string(d);
+    return "";
+}
 
 // ---- Device entry points --------------------------------------------------------
 // Errors (bad sizes, null pointers, CUDA or cuFFT failures) throw idattn::Error;
