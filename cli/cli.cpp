@@ -1,6 +1,5 @@
 #include "cli/cli.hpp"
 
-#include <filesystem>
 #include <iostream>
 
 #include "api/common/npy.hpp"
@@ -99,8 +98,7 @@ void Args::finish() const {
         if (!used_.count(k)) throw Error(command_ + ": unknown option " + k + " (see 'idattn " + command_ + " --help')");
     for (std::size_t i = 0; i < outputs_.size(); ++i)
         for (std::size_t j = 0; j < i; ++j)
-            if (std::filesystem::weakly_canonical(std::filesystem::absolute(outputs_[i].second)) ==
-                std::filesystem::weakly_canonical(std::filesystem::absolute(outputs_[j].second)))
+            if (npy::same_file(outputs_[i].second, outputs_[j].second))
                 throw Error(command_ + ": " + outputs_[j].first + " and " + outputs_[i].first +
                             " name the same file '" + outputs_[i].second + "'; give each output its own path");
 }

@@ -172,7 +172,6 @@ Run legs_states(const HostTensor& z, std::size_t M, ref::LegsMethod method, std:
     const std::string what = "legs_states(" + ref::legs_method_name(method) + ")";
     require_tensor(what, "z", z, {2});
     require_sane_size(what, "z", z.shape);
-    if (M == 0) throw Error(what + ": the number of basis functions M must be at least 1, got 0");
     const std::size_t m1 = M == std::numeric_limits<std::size_t>::max() ? M : M + 1;
     require_memory(what, "M = " + std::to_string(M) + " states",
                    {{"the (M+1) x (M+1) update matrices", {3, m1, m1}}, {"the states", {z.shape[0], M, z.shape[1]}}});

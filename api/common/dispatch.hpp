@@ -47,7 +47,8 @@ Impl pick_backend(Impl requested, const std::string& fast_unsupported, std::vect
 std::string backend_name(Impl impl);
 
 // Notes for the dtype handling: references compute in float64 whatever the
-// input dtype; the fast backend computes in float32.
+// input dtype; the fast backend computes in float32. For the float32 backends
+// (naive32, fast) an input beyond float32's range is an error naming it.
 void note_dtypes(Impl impl, const std::vector<std::pair<std::string, const HostTensor*>>& inputs,
                  std::vector<std::string>& notes);
 

@@ -291,6 +291,15 @@ Array read(const std::string& path, const std::string& label) {
 
 // ---- writing -------------------------------------------------------------------
 
+bool same_file(const std::string& a, const std::string& b) {
+    const auto norm = [](const std::string& p) {
+        std::error_code ec;
+        const auto n = std::filesystem::weakly_canonical(std::filesystem::absolute(p, ec), ec);
+        return ec ? p : n.string();
+    };
+    return norm(a) == norm(b);
+}
+
 namespace {
 
 // Temporary files of writes in progress, for the signal handler (fixed storage:
@@ -417,15 +426,33 @@ Staged stage(const std::string& target, const T* data, const std::vector<std::si
 }
 
 void check_distinct(const std::vector<Output>& outputs) {
-    std::map<std::string, std::string> seen;  // normalised path -> as given
-    for (const auto& o : outputs) {
-        std::error_code ec;
-        auto norm = std::filesystem::weakly_canonical(std::filesystem::absolute(o.path, ec), ec).string();
-        if (ec) norm = o.path;
-        const auto [it, inserted] = seen.emplace(norm, o.path);
-        if (!inserted)
-            throw Error("two outputs name the same file ('" + it->second + "' and '" + o.path +
-                        "'); give each output its own path");
+    for (std::size_t i = 0; i < outputs.size(); ++i)
+        for (std::size_t j = 0; j < i; ++j)
+            if (same_file(outputs[i].path, outputs[j].path))
+                throw Error("two outputs name the same file ('" + outputs[j].path + "' and '" + outputs[i].path +
+                            "'); give each output its own path");
+}
+
+// Renames every staged file over its target (all are complete on disk), then
+// makes the renames durable (best effort: not every file system syncs folders).
+void replace_targets(std::vector<Staged>& staged) {
+    for (std::size_t i = 0; i < staged.size(); ++i) {
+        if (std::rename(staged[i].tmp.c_str(), staged[i].target.c_str()) != 0) {
+            const int err = errno;
+            std::vector<Staged> rest(staged.begin() + static_cast<std::ptrdiff_t>(i), staged.end());
+            discard(rest);
+            throw Error("cannot write '" + staged[i].target + "': renaming the temporary file over it failed (" +
+                        std::strerror(err) + ")" +
+                        (i > 0 ? "; the outputs before it were written" : "; nothing was written"));
+        }
+        unregister_pending(staged[i].slot);
+    }
+    for (const auto& s : staged) {
+        const int dfd = ::open(folder_of(s.target).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            ::fsync(dfd);
+            ::close(dfd);
+        }
     }
 }
 
@@ -469,26 +496,7 @@ void write_all(const std::vector<Output>& outputs) {
         discard(staged);
         throw;
     }
-    // Every output is complete on disk: now replace the targets.
-    for (std::size_t i = 0; i < staged.size(); ++i) {
-        if (std::rename(staged[i].tmp.c_str(), staged[i].target.c_str()) != 0) {
-            const int err = errno;
-            std::vector<Staged> rest(staged.begin() + static_cast<std::ptrdiff_t>(i), staged.end());
-            discard(rest);
-            throw Error("cannot write '" + staged[i].target + "': renaming the temporary file over it failed (" +
-                        std::strerror(err) + ")" +
-                        (i > 0 ? "; the outputs before it were written" : "; nothing was written"));
-        }
-        unregister_pending(staged[i].slot);
-    }
-    // Make the renames durable (best effort: not every file system syncs folders).
-    for (const auto& s : staged) {
-        const int dfd = ::open(folder_of(s.target).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            ::fsync(dfd);
-            ::close(dfd);
-        }
-    }
+    replace_targets(staged);  // every output is complete on disk
 }
 
 namespace {
@@ -497,13 +505,7 @@ template <class T>
 void write_one(const std::string& path, const T* data, const std::vector<std::size_t>& shape) {
     check_output(path, "");
     std::vector<Staged> staged{stage(path, data, shape)};
-    if (std::rename(staged[0].tmp.c_str(), path.c_str()) != 0) {
-        const int err = errno;
-        discard(staged);
-        throw Error("cannot write '" + path + "': renaming the temporary file over it failed (" +
-                    std::strerror(err) + ")");
-    }
-    unregister_pending(staged[0].slot);
+    replace_targets(staged);
 }
 
 }  // namespace

@@ -41,6 +41,10 @@ Array read(const std::string& path, const std::string& label);
 // are never replaced), in a folder that exists and is writable. Writes nothing.
 void check_output(const std::string& path, const std::string& label);
 
+// Whether two output paths name the same file ("o.npy" and "./o.npy"), also
+// when it does not exist yet.
+bool same_file(const std::string& a, const std::string& b);
+
 // One output of write_all: values in `data` (row-major) written as `dtype`
 // ("float32" or "float64").
 struct Output {

@@ -38,11 +38,13 @@ std::string feature_map_name(FeatureMap map) {
 bool is_random(FeatureMap map) { return map != FeatureMap::Taylor; }
 
 std::size_t feature_dim(FeatureMap map, std::size_t m, std::size_t d) {
+    // Saturated at the largest size_t: an absurd size must not wrap before it is refused.
+    const std::size_t big = std::numeric_limits<std::size_t>::max();
     switch (map) {
-        case FeatureMap::Rff: return 2 * m;
+        case FeatureMap::Rff: return m > big / 2 ? big : 2 * m;
         case FeatureMap::Positive:
         case FeatureMap::Orthogonal: return m;
-        case FeatureMap::Taylor: return 1 + d + d * d;
+        case FeatureMap::Taylor: return d > (std::size_t{1} << 31) ? big : 1 + d + d * d;
     }
     return 0;
 }
@@ -68,13 +70,8 @@ void check_feature_inputs(const std::string& what, FeatureMap map, const std::ve
                         "; expected W of shape (R, " + std::to_string(d) + ")");
     }
     const std::size_t m = is_random(map) ? w[0] : 0;
-    // R_f (rff 2R, taylor 1 + d + d^2), saturated: absurd sizes must not wrap before they are refused.
-    const std::size_t big = std::numeric_limits<std::size_t>::max();
-    const std::size_t rf = map == FeatureMap::Taylor ? (d > (std::size_t{1} << 31) ? big : 1 + d + d * d)
-                           : map == FeatureMap::Rff  ? (m > big / 2 ? big : 2 * m)
-                                                     : m;
     require_memory(what, is_random(map) ? "R = " + std::to_string(m) + " random frequencies" : "d = " + std::to_string(d),
-                   {{"the feature matrix", {x[0], rf}}});
+                   {{"the feature matrix", {x[0], feature_dim(map, m, d)}}});
     require_sane_size(what, "the feature matrix", {x[0], feature_dim(map, m, d)});
 }
 

@@ -40,7 +40,8 @@ FeatureMap parse_feature_map(const std::string& name);
 std::string feature_map_name(FeatureMap map);
 bool is_random(FeatureMap map);
 
-// Feature dimension R_f for a map with m random frequencies and head dimension d.
+// Feature dimension R_f for a map with m random frequencies and head dimension d
+// (saturated at the largest size_t rather than wrapping, for the size checks).
 std::size_t feature_dim(FeatureMap map, std::size_t m, std::size_t d);
 
 // Throws idattn::Error (prefixed with `what`) unless x has shape (N, d) with
