@@ -22,4 +22,7 @@ public:
 // "(2, 4, 128, 64)" - the shape notation of every message.
 std::string shape_str(const std::vector<std::size_t>& shape);
 
+// A value as it appears in messages: 17 significant digits, "inf", "nan".
+std::string num_str(double x);
+
 }  // namespace idattn

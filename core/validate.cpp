@@ -16,6 +16,13 @@ std::string shape_str(const std::vector<std::size_t>& shape) {
     return s.str();
 }
 
+std::string num_str(double x) {
+    std::ostringstream s;
+    s.precision(17);
+    s << x;
+    return s.str();
+}
+
 namespace {
 
 std::vector<std::size_t> unravel(std::size_t flat, const std::vector<std::size_t>& shape) {

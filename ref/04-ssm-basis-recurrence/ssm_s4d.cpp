@@ -21,12 +21,10 @@ namespace idattn::ref {
 
 namespace {
 
+using idattn::num_str;
 template <class T>
-std::string num_str(T x) {
-    std::ostringstream s;
-    s.precision(17);
-    s << x;
-    return s.str();
+std::string num_str(std::complex<T> z) {
+    return "(" + num_str(double(z.real())) + "," + num_str(double(z.imag())) + ")";
 }
 
 // A complex vector of length n (a braced {n} would be read as one value, not a shape).

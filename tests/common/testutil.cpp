@@ -65,5 +65,7 @@ Comparison tol_check(const std::string& label, const xt::xtensor<double, R>& ref
 }
 template Comparison tol_check<2>(const std::string&, const xt::xtensor<double, 2>&, const xt::xtensor<double, 2>&, double);
 template Comparison tol_check<4>(const std::string&, const xt::xtensor<double, 4>&, const xt::xtensor<double, 4>&, double);
+template Comparison tol_check<1>(const std::string&, const xt::xtensor<double, 1>&, const xt::xtensor<double, 1>&, double);
+template Comparison tol_check<3>(const std::string&, const xt::xtensor<double, 3>&, const xt::xtensor<double, 3>&, double);
 
 }  // namespace idattn::test

@@ -62,6 +62,8 @@ Comparison tol_check(const std::string& label, const xt::xtensor<double, R>& ref
                      const xt::xtensor<double, R>& candidate, double tol);
 extern template Comparison tol_check<2>(const std::string&, const xt::xtensor<double, 2>&, const xt::xtensor<double, 2>&, double);
 extern template Comparison tol_check<4>(const std::string&, const xt::xtensor<double, 4>&, const xt::xtensor<double, 4>&, double);
+extern template Comparison tol_check<1>(const std::string&, const xt::xtensor<double, 1>&, const xt::xtensor<double, 1>&, double);
+extern template Comparison tol_check<3>(const std::string&, const xt::xtensor<double, 3>&, const xt::xtensor<double, 3>&, double);
 
 }  // namespace idattn::test
 
