@@ -29,7 +29,7 @@ export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}  # tests run in parallel;
 py=/usr/bin/python3
 
 packages=(cmake g++ ninja-build ccache pkg-config libxtensor-dev libxtensor-blas-dev libopenblas-dev
-          liblapack-dev libboost-test-dev libfftw3-dev pybind11-dev python3-dev python3-numpy
+          liblapack-dev libboost-test-dev libfftw3-dev libzip-dev pybind11-dev python3-dev python3-numpy
           python3-matplotlib jupyter-nbconvert python3-nbclient python3-ipykernel python3-nbformat)
 
 install_missing() {

@@ -10,7 +10,7 @@ namespace idattn {
 
 struct HostTensor {
     std::vector<std::size_t> shape;
-    std::string dtype = "float64";  // "float32" or "float64": what the user supplied / receives
+    std::string dtype = "float64";  // "float32"/"float64" (.npz: also "int64"/"int32"): as supplied / returned
     std::vector<double> data;       // row-major values
 };
 

@@ -86,11 +86,21 @@ for lib in libgfortran.so.5 libquadmath.so.0; do
     if [ -n "$path" ]; then cp -L "$path" "$BUNDLE/$lib"; else echo "warning: $lib not found here" >&2; fi
 done
 
+# libzip (the .npz reader/writer: Debian has no static libzip, so it is linked
+# shared) with its libbz2 and libcrypto, where a bundled binary needs them (one
+# that never reads or writes an .npz does not: test_01_fast, for one). zlib,
+# which libzip also needs, is on every system.
+bundled=("${tests[@]}" "${benches[@]}" ${cli:+"$cli"})
+for lib in libzip.so.4 libbz2.so.1.0 libcrypto.so.3; do
+    path=$(ldd "${bundled[@]}" 2>/dev/null | awk -v l="$lib" '$1 == l && $3 ~ /^\// && !p {print $3; p = 1}')
+    if [ -n "$path" ]; then cp -L "$path" "$BUNDLE/$lib"; fi
+done
+
 # What the binaries will look for there. Expected on the GPU machine: the C
-# and C++ runtimes, the driver (libcuda) and CUDA 13's cuBLAS/cuFFT; anything
-# else must be in the bundle.
+# and C++ runtimes, zlib, the driver (libcuda) and CUDA 13's cuBLAS/cuFFT;
+# anything else must be in the bundle.
 echo "== ldd check"
-allowed='^(/[^ ]*/)?(linux-vdso|ld-linux|libc\.|libm\.|libstdc\+\+|libgcc_s|libpthread|libdl\.|librt\.|libcuda\.|libcublas|libcublasLt|libcufft|libgfortran|libquadmath)'
+allowed='^(/[^ ]*/)?(linux-vdso|ld-linux|libc\.|libm\.|libstdc\+\+|libgcc_s|libpthread|libdl\.|librt\.|libz\.so\.1|libcuda\.|libcublas|libcublasLt|libcufft|libgfortran|libquadmath|libzip\.so\.4|libbz2\.so\.1\.0|libcrypto\.so\.3)'
 bad=0
 for exe in "$BUNDLE"/test_* "$BUNDLE"/bench_* ${cli:+"$BUNDLE/idattn"}; do
     [ -e "$exe" ] || continue
