@@ -83,11 +83,13 @@ void Args::refuse_if_given(const std::vector<std::string>& names, const std::str
 void Args::note(const std::string& text) const { std::cerr << "idattn " << command_ << ": note: " << text << "\n"; }
 
 void Args::also_write(const std::string& path, HostTensor t) { extra_.emplace_back(path, std::move(t)); }
+void Args::also_write_file(const std::string& path, std::string bytes) { files_.emplace_back(path, std::move(bytes)); }
 
 void Args::write_outputs(const std::vector<std::pair<std::string, const HostTensor*>>& outputs) {
     std::vector<npy::Output> all;
     for (const auto& [path, t] : outputs) all.push_back({path, t});
     for (const auto& [path, t] : extra_) all.push_back({path, &t});
+    for (const auto& [path, bytes] : files_) all.push_back({path, nullptr, &bytes});
     npy::write_all(all);
 }
 

@@ -35,6 +35,8 @@ public:
     std::string optional_output(const std::string& name);
     // Queues `t` to be written to `path` with the run's result.
     void also_write(const std::string& path, HostTensor t);
+    // Queues a whole file's bytes (an .npz archive, npz::archive) the same way.
+    void also_write_file(const std::string& path, std::string bytes);
     // Writes `outputs` and everything queued by also_write, all or none.
     void write_outputs(const std::vector<std::pair<std::string, const HostTensor*>>& outputs);
     // Whether --name was given (as a value or a flag); asks for nothing.
@@ -55,6 +57,7 @@ private:
     std::set<std::string> flags_, used_;
     std::vector<std::pair<std::string, std::string>> outputs_;  // (option, path)
     std::vector<std::pair<std::string, HostTensor>> extra_;     // queued by also_write
+    std::vector<std::pair<std::string, std::string>> files_;    // queued by also_write_file
 };
 
 struct Option {

@@ -128,3 +128,26 @@ def ssm_attention_features(fq, fk, v, basis="s4d", init="inv", M=64, delta=0.01,
     """Causal interdomain attention over an SSM basis (eq:4.readout) on given features F_q, F_k."""
     return _result(_idattn.ssm_attention_features(fq, fk, v, basis, init, M, delta, L, alpha, form, chunk, impl),
                    full)
+
+
+# ---- Chapter 5: the learned layer ----------------------------------------------
+# Parameters are dicts of numpy arrays named as in design/layer.md, plus 'heads' (int);
+# complex parameters (B, C) carry a trailing axis of 2 (real, imaginary).
+
+def layer_init(variant, D, H, R, d, M, seed=0, gate=False, rope=None):
+    """The paper's initialisation (eq:5.init) of a variant: full, norope, dualkv, single, s4d or softmax."""
+    return _idattn.layer_init(variant, D, H, R, d, M, seed, gate, rope)
+
+
+def layer_forward(params, x, variant, rope=None, rope_order="before-xi", form="recurrence", chunk=16, full=False):
+    """The learned layer (chapter 5): y for x (N, D) or (B, N, D); form 'recurrence' (eq:5.ssm), 'folded'
+    (eq:5.fold) or 'chunked' (eq:5.1). rope=None keeps the variant's default."""
+    return _result(_idattn.layer_forward(params, x, variant, rope, rope_order, form, chunk), full)
+
+
+def layer_backward(params, x, dy, variant, rope=None, rope_order="before-xi", backward="stored", checkpoint=16,
+                   full=False):
+    """Gradients for the upstream dy = dL/dy: a dict with 'x' and every parameter name (eq:5.adjoint);
+    backward 'stored' or 'lambda-division' with a checkpoint every `checkpoint` tokens (eq:5.lambda-div)."""
+    run = _result(_idattn.layer_backward(params, x, dy, variant, rope, rope_order, backward, checkpoint), True)
+    return run if full else run["grads"]

@@ -26,12 +26,14 @@ void bind_01_softmax_attention(py::module_& m);
 void bind_02_kernel_feature_map(py::module_& m);
 void bind_03_interdomain_projection(py::module_& m);
 void bind_04_ssm_basis_recurrence(py::module_& m);
+void bind_05_learned_layer(py::module_& m);
 
 inline constexpr void (*kChapters[])(py::module_&) = {
     &bind_01_softmax_attention,
     &bind_02_kernel_feature_map,
     &bind_03_interdomain_projection,
     &bind_04_ssm_basis_recurrence,
+    &bind_05_learned_layer,
 };
 
 }  // namespace idattn::py_bind

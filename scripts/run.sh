@@ -30,7 +30,8 @@ py=/usr/bin/python3
 
 packages=(cmake g++ ninja-build ccache pkg-config libxtensor-dev libxtensor-blas-dev libopenblas-dev
           liblapack-dev libboost-test-dev libfftw3-dev libzip-dev pybind11-dev python3-dev python3-numpy
-          python3-matplotlib jupyter-nbconvert python3-nbclient python3-ipykernel python3-nbformat)
+          python3-matplotlib jupyter-nbconvert python3-nbclient python3-ipykernel python3-nbformat
+          python3-torch)
 
 install_missing() {
   [ "${IDATTN_SKIP_INSTALL:-0}" = 1 ] && return 0

@@ -75,6 +75,10 @@ void write_all(const std::vector<Output>& outputs) {
     std::vector<fmt::Staged> staged;
     try {
         for (const auto& o : outputs) {
+            if (o.bytes) {  // a file prepared elsewhere, e.g. an .npz archive
+                staged.push_back(fmt::stage(o.path, {*o.bytes}));
+                continue;
+            }
             const HostTensor& t = *o.tensor;
             const char* descr = t.dtype == "float32" ? "<f4" : "<f8";  // .npy outputs are floats
             const std::string head = fmt::header(descr, t.shape);

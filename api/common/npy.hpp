@@ -50,6 +50,7 @@ bool same_file(const std::string& a, const std::string& b);
 struct Output {
     std::string path;
     const HostTensor* tensor = nullptr;
+    const std::string* bytes = nullptr;  // instead of tensor: a whole file prepared elsewhere (npz::archive)
 };
 
 // Writes every output, all or none (see the top of this file). Two outputs

@@ -149,7 +149,7 @@ std::string first_duplicate(int fd) {
 
 // The zip archive of `files` (whole .npy files) named `names`, built in memory:
 // every member stored, with the timestamp 1980-01-01 00:00.
-std::string archive(const std::vector<std::string>& names, const std::vector<std::string>& files,
+std::string zip_bytes(const std::vector<std::string>& names, const std::vector<std::string>& files,
                     const std::string& path) {
     zip_error_t error;
     zip_error_init(&error);
@@ -243,6 +243,10 @@ std::vector<Member> read(const std::string& path, const std::string& label) {
 }
 
 void write(const std::string& path, const std::vector<Member>& members) {
+    fmt::write_atomically(path, {npz::archive(path, members)});
+}
+
+std::string archive(const std::string& path, const std::vector<Member>& members) {
     if (members.empty()) write_failed(path, "no arrays to write (an .npz holds at least one)");
     std::set<std::string> names;
     for (const auto& m : members) {
@@ -262,7 +266,7 @@ void write(const std::string& path, const std::vector<Member>& members) {
         member_names.push_back(m.name);
         files.push_back(fmt::serialise(m.tensor, who));
     }
-    fmt::write_atomically(path, {archive(member_names, files, path)});
+    return zip_bytes(member_names, files, path);
 }
 
 }  // namespace idattn::npz

@@ -49,4 +49,8 @@ std::vector<Member> read(const std::string& path, const std::string& label);
 // or that have an empty axis are refused before anything is written.
 void write(const std::string& path, const std::vector<Member>& members);
 
+// The bytes write() would put in `path` (the same checks, nothing written), for
+// writing an .npz together with other outputs through npy::write_all.
+std::string archive(const std::string& path, const std::vector<Member>& members);
+
 }  // namespace idattn::npz

@@ -12,7 +12,6 @@
 #include <xtensor/xview.hpp>
 
 #include "core/error.hpp"
-#include "ref/04-ssm-basis-recurrence/ssm.hpp"
 #include "ref/05-learned-layer/layer.hpp"
 
 namespace idattn::ref {
@@ -161,7 +160,16 @@ LMat core_forward_chunked(const CoreParams& cp, const LMat& f, const LMat& z, st
     if (chunk == 0) throw Error("core_forward_chunked: the chunk length must be >= 1, got 0");
     const std::size_t N = z.shape(0), M = cp.lambda.size(), P = z.shape(1), R = f.shape(1), d = P - R;
     const CMat g = fold(cp.c);
-    auto pw = [&](std::size_t m, std::size_t k) { return lambda_power(cp.lambda(m), k); };  // Lambda_m^k
+    // Lambda_m^k = exp(k log Lambda_m) for k = 0..min(chunk, N) (chapter 4's lambda_power), tabulated
+    // once with the logarithm taken once per mode: glibc's complex log is slow near |z| = 1.
+    const std::size_t kmax = std::min(chunk, N);
+    CMat powers = cmat(kmax + 1, M);
+    for (std::size_t m = 0; m < M; ++m) {
+        const cd log_lambda = cp.lambda(m) == cd(0) ? cd(0) : std::log(cp.lambda(m));
+        for (std::size_t k = 0; k <= kmax; ++k)
+            powers(k, m) = cp.lambda(m) == cd(0) ? cd(k == 0 ? 1.0 : 0.0) : std::exp(double(k) * log_lambda);
+    }
+    auto pw = [&](std::size_t m, std::size_t k) { return powers(k, m); };  // Lambda_m^k
     LMat out(xt::zeros<double>({N, d}));
     CMat h = cmat(M, P);  // the carried state X_{t0-1}
     for (std::size_t t0 = 0; t0 < N; t0 += chunk) {

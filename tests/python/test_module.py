@@ -293,6 +293,52 @@ def chapter4_errors_name_the_problem():
 
 
 @test
+def chapter5_layer_forms_and_gradients():  # eq:5.init eq:5.ssm eq:5.fold eq:5.1 eq:5.adjoint eq:5.lambda-div
+    rng = np.random.default_rng(5)
+    for variant in ("full", "norope", "dualkv", "single", "s4d", "softmax"):
+        p = idattn.layer_init(variant, D=6, H=2, R=4, d=3, M=5, seed=1, gate=True)
+        assert isinstance(p["heads"], int) and p["heads"] == 2
+        x = rng.standard_normal((2, 11, 6))
+        y = idattn.layer_forward(p, x, variant)
+        assert y.shape == x.shape and y.dtype == np.float64
+        assert np.array_equal(idattn.layer_forward(p, x[0], variant), y[0])  # (N, D) is one sequence
+        for form in ("folded", "chunked"):
+            assert np.abs(idattn.layer_forward(p, x, variant, form=form, chunk=4) - y).max() <= 1e-13 * np.abs(y).max()
+        dy = rng.standard_normal(x.shape)
+        g = idattn.layer_backward(p, x, dy, variant)
+        assert set(g) == (set(p) - {"heads"}) | {"x"}
+        assert all(g[n].shape == np.shape(p[n]) for n in g if n != "x") and g["x"].shape == x.shape
+        # One directional central difference through x.
+        u = rng.standard_normal(x.shape)
+        h = 1e-5
+        fd = ((idattn.layer_forward(p, x + h * u, variant) - idattn.layer_forward(p, x - h * u, variant)) * dy).sum()
+        assert abs(fd / (2 * h) - (g["x"] * u).sum()) <= 1e-7 * abs((g["x"] * u).sum()), variant
+        if variant != "softmax":
+            gd = idattn.layer_backward(p, x, dy, variant, backward="lambda-division", checkpoint=3)
+            assert all(np.abs(gd[n] - g[n]).max() <= 1e-10 * (1 + np.abs(g[n]).max()) for n in g), variant
+    p32 = {n: (v if n == "heads" else v.astype(np.float32)) for n, v in idattn.layer_init("s4d", 6, 1, 2, 2, 3).items()}
+    run = idattn.layer_forward(p32, np.ones((4, 6), np.float32), "s4d", full=True)
+    assert run["out"].dtype == np.float64 and any("promoted exactly to float64" in n for n in run["notes"])
+
+
+@test
+def chapter5_errors_name_the_array():
+    p = idattn.layer_init("full", D=6, H=2, R=4, d=3, M=5)
+    x = np.ones((3, 6))
+    _expect_error(lambda: idattn.layer_forward({k: v for k, v in p.items() if k != "C"}, x, "full"), "'C' is missing")
+    _expect_error(lambda: idattn.layer_forward({**p, "extra": np.ones(2)}, x, "full"), "'extra' is not used")
+    _expect_error(lambda: idattn.layer_forward({**p, "B": np.ones((2, 5))}, x, "full"), "'B' has shape (2, 5)")
+    _expect_error(lambda: idattn.layer_forward({**p, "W_o": p["W_o"] * np.nan}, x, "full"), "'W_o'")
+    _expect_error(lambda: idattn.layer_forward({**p, "heads": 0}, x, "full"), "'heads' must be an integer >= 1")
+    _expect_error(lambda: idattn.layer_forward({k: v for k, v in p.items() if k != "heads"}, x, "full"), "'heads'")
+    _expect_error(lambda: idattn.layer_forward(p, np.ones((3, 5)), "full"), "x has shape (3, 5) but expected (N, 6)")
+    _expect_error(lambda: idattn.layer_forward(p, x, "fast"), "expected one of full, norope")
+    _expect_error(lambda: idattn.layer_backward(p, x, np.ones((2, 6)), "full"), "dy has shape (2, 6)")
+    _expect_error(lambda: idattn.layer_init("full", 6, 2, 3, 3, 5), "R = 3 is odd")
+    _expect_error(lambda: idattn.layer_init("full", 6, 2, 4, 3, 0), "M must be >= 1")
+
+
+@test
 def absurd_sizes_raise_value_error_naming_the_argument():
     # The reliability review's interpreter crashes (SIGSEGV) and allocator texts:
     # now a ValueError naming the count and the memory it would need.
