@@ -26,7 +26,7 @@ int run_features(Args& a) {
 int run_linear(Args& a) {
     const auto map = ref::parse_feature_map(a.optional("--map", "positive"));
     const auto form = api::parse_linear_form(a.optional("--form", "chunked"));
-    const std::size_t chunk = parse_count(a.command(), "--chunk", a.optional("--chunk", "64"));
+    const std::size_t chunk = a.count("--chunk", "64");
     const HostTensor q = a.tensor("--q"), k = a.tensor("--k"), v = a.tensor("--v");
     const HostTensor w = feature_weights(a, map, q.shape.empty() ? 0 : q.shape.back());
     const bool causal = a.flag("--causal");

@@ -18,7 +18,7 @@ namespace {
 
 int run_project(Args& a) {
     const auto basis = ref::parse_basis(a.required("--basis"));
-    const std::size_t M = parse_count(a.command(), "--M", a.required("--M"));
+    const std::size_t M = a.required_count("--M");
     const HostTensor fk = a.tensor("--fk"), v = a.tensor("--v");
     const auto impl = api::parse_impl(a.optional("--impl", "ref"));
     const std::string out_u = a.output("--out-u"), out_g = a.output("--out-gamma"), out_e = a.output("--out-eta");
@@ -36,7 +36,7 @@ int run_project(Args& a) {
 int run_interdomain(Args& a) {
     const auto map = ref::parse_feature_map(a.optional("--map", "positive"));
     const auto basis = ref::parse_basis(a.required("--basis"));
-    const std::size_t M = parse_count(a.command(), "--M", a.required("--M"));
+    const std::size_t M = a.required_count("--M");
     const HostTensor q = a.tensor("--q"), k = a.tensor("--k"), v = a.tensor("--v");
     const HostTensor w = feature_weights(a, map, q.shape.empty() ? 0 : q.shape.back());
     const bool causal = a.flag("--causal");

@@ -21,17 +21,6 @@
 namespace idattn::cli {
 namespace {
 
-double parse_number(const std::string& command, const std::string& option, const std::string& text) {
-    // strtod, not stod: a value that underflows to a subnormal (1e-320) is a
-    // number, not an error; overflow gives inf and is refused below.
-    char* end = nullptr;
-    const double value = text.empty() ? 0.0 : std::strtod(text.c_str(), &end);
-    const std::size_t used = text.empty() ? 0 : static_cast<std::size_t>(end - text.c_str());
-    if (text.empty() || used != text.size() || !std::isfinite(value))
-        throw Error(command + ": " + option + " must be a finite number, got '" + text + "'");
-    return value;
-}
-
 // The basis options shared by both subcommands; options of the other basis are refused.
 api::SsmSpec ssm_spec(Args& a) {
     api::SsmSpec s;
@@ -71,8 +60,8 @@ int run_ssm(Args& a) {
         a.refuse_if_given({"--form", "--chunk", "--init", "--delta", "--L", "--alpha"},
                           "--basis legs takes --M, --legs-method and --substeps");
         const auto method = ref::parse_legs_method(a.optional("--legs-method", "exact"));
-        const std::size_t M = parse_count(a.command(), "--M", a.required("--M"));
-        const std::size_t substeps = parse_count(a.command(), "--substeps", a.optional("--substeps", "1"));
+        const std::size_t M = a.required_count("--M");
+        const std::size_t substeps = a.count("--substeps", "1");
         if (method == ref::LegsMethod::Exact && a.given("--substeps"))
             a.note("--substeps applies to --legs-method euler and bilinear only; ignored for the exact update");
         const std::string impl = a.optional("--impl", "ref");
@@ -86,7 +75,7 @@ int run_ssm(Args& a) {
     a.refuse_if_given({"--legs-method", "--substeps"}, "they belong to --basis legs");
     const api::SsmSpec spec = ssm_spec(a);
     const auto form = ref::parse_ssm_form(a.optional("--form", "recurrence"));
-    const std::size_t chunk = parse_count(a.command(), "--chunk", a.optional("--chunk", "64"));
+    const std::size_t chunk = a.count("--chunk", "64");
     const auto impl = api::parse_impl(a.optional("--impl", "ref"));
     note_unused_chunk(a, form);
     a.finish();
@@ -100,7 +89,7 @@ int run_ssm_attention(Args& a) {
     const HostTensor w = feature_weights(a, map, q.shape.empty() ? 0 : q.shape.back());
     const api::SsmSpec spec = ssm_spec(a);
     const auto form = ref::parse_ssm_form(a.optional("--form", "recurrence"));
-    const std::size_t chunk = parse_count(a.command(), "--chunk", a.optional("--chunk", "64"));
+    const std::size_t chunk = a.count("--chunk", "64");
     const auto impl = api::parse_impl(a.optional("--impl", "ref"));
     const std::string out = a.output("--out");
     note_unused_chunk(a, form);

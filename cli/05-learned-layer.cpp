@@ -8,7 +8,6 @@
 #include "api/05-learned-layer/layer_api.hpp"
 #include "api/common/npz.hpp"
 #include "cli/cli.hpp"
-#include "cli/feature_weights.hpp"
 #include "core/error.hpp"
 
 namespace idattn::cli {
@@ -41,7 +40,7 @@ int run_layer(Args& a) {
     s.rope = on_off(a, "--rope");
     s.rope_order = ref::parse_rope_order(a.optional("--rope-order", "before-xi"));
     s.form = ref::parse_layer_form(a.optional("--form", "recurrence"));
-    s.chunk = parse_count(a.command(), "--chunk", a.optional("--chunk", "16"));
+    s.chunk = a.count("--chunk", "16");
     const api::TensorMap params = read_params(a);
     const HostTensor x = a.tensor("--x");
     const std::string out = a.output("--out");
@@ -57,7 +56,7 @@ int run_layer(Args& a) {
     const HostTensor dy = a.tensor("--dy");
     const std::string grads_out = a.output("--grads-out");
     s.backward = ref::parse_layer_backward(a.optional("--backward", "stored"));
-    s.checkpoint = parse_count(a.command(), "--checkpoint", a.optional("--checkpoint", "16"));
+    s.checkpoint = a.count("--checkpoint", "16");
     if (s.backward == ref::LayerBackward::Stored && a.given("--checkpoint"))
         a.note("--checkpoint applies to --backward lambda-division only; ignored for the stored-states backward");
     a.finish();
@@ -73,15 +72,15 @@ int run_layer(Args& a) {
 int run_layer_init(Args& a) {
     const ref::LayerVariant v = ref::parse_layer_variant(a.required("--variant"));
     ref::LayerInitSpec spec;
-    spec.D = parse_count(a.command(), "--d-model", a.required("--d-model"));
-    spec.H = parse_count(a.command(), "--heads", a.required("--heads"));
-    spec.R = parse_count(a.command(), "--R", a.required("--R"));
-    spec.d = parse_count(a.command(), "--d-head", a.required("--d-head"));
+    spec.D = a.required_count("--d-model");
+    spec.H = a.required_count("--heads");
+    spec.R = a.required_count("--R");
+    spec.d = a.required_count("--d-head");
     if (v == ref::LayerVariant::Softmax)
         a.refuse_if_given({"--M"}, "the softmax variant has no SSM state");
     else
-        spec.M = parse_count(a.command(), "--M", a.required("--M"));
-    spec.seed = parse_count(a.command(), "--seed", a.optional("--seed", "0"));
+        spec.M = a.required_count("--M");
+    spec.seed = a.count("--seed", "0");
     spec.gate = on_off(a, "--gate").value_or(false);
     spec.rope = on_off(a, "--rope").value_or(ref::layer_default_rope(v));
     const std::string out = a.output("--out");

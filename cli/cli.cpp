@@ -1,5 +1,8 @@
 #include "cli/cli.hpp"
 
+#include <cmath>
+#include <cstdlib>
+#include <exception>
 #include <iostream>
 
 #include "api/common/npy.hpp"
@@ -81,6 +84,40 @@ void Args::refuse_if_given(const std::vector<std::string>& names, const std::str
 }
 
 void Args::note(const std::string& text) const { std::cerr << "idattn " << command_ << ": note: " << text << "\n"; }
+
+std::uint64_t parse_count(const std::string& command, const std::string& option, const std::string& text) {
+    std::size_t used = 0;
+    unsigned long long value = 0;
+    try {
+        if (!text.empty() && text[0] != '-') value = std::stoull(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    if (text.empty() || used != text.size())
+        throw Error(command + ": " + option + " must be a non-negative integer, got '" + text + "'");
+    return value;
+}
+
+double parse_number(const std::string& command, const std::string& option, const std::string& text) {
+    // strtod, not stod: a value that underflows to a subnormal (1e-320) is a
+    // number, not an error; overflow gives inf and is refused below.
+    char* end = nullptr;
+    const double value = text.empty() ? 0.0 : std::strtod(text.c_str(), &end);
+    const std::size_t used = text.empty() ? 0 : static_cast<std::size_t>(end - text.c_str());
+    if (text.empty() || used != text.size() || !std::isfinite(value))
+        throw Error(command + ": " + option + " must be a finite number, got '" + text + "'");
+    return value;
+}
+
+std::uint64_t Args::count(const std::string& name, const std::string& fallback) {
+    return parse_count(command_, name, optional(name, fallback));
+}
+
+std::uint64_t Args::required_count(const std::string& name) { return parse_count(command_, name, required(name)); }
+
+double Args::number(const std::string& name, const std::string& fallback) {
+    return parse_number(command_, name, optional(name, fallback));
+}
 
 void Args::also_write(const std::string& path, HostTensor t) { extra_.emplace_back(path, std::move(t)); }
 void Args::also_write_file(const std::string& path, std::string bytes) { files_.emplace_back(path, std::move(bytes)); }

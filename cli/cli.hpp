@@ -39,6 +39,11 @@ public:
     void also_write_file(const std::string& path, std::string bytes);
     // Writes `outputs` and everything queued by also_write, all or none.
     void write_outputs(const std::vector<std::pair<std::string, const HostTensor*>>& outputs);
+    // --name as a non-negative integer or a finite number: `fallback` when the
+    // option is absent; a value that is not one is an error naming the option.
+    std::uint64_t count(const std::string& name, const std::string& fallback);
+    std::uint64_t required_count(const std::string& name);
+    double number(const std::string& name, const std::string& fallback);
     // Whether --name was given (as a value or a flag); asks for nothing.
     bool given(const std::string& name) const;
     // Throws, naming the first of `names` that was given, "... does not apply
@@ -59,6 +64,11 @@ private:
     std::vector<std::pair<std::string, HostTensor>> extra_;     // queued by also_write
     std::vector<std::pair<std::string, std::string>> files_;    // queued by also_write_file
 };
+
+// The parsers behind Args::count and Args::number, for option text fetched
+// already: "idattn <command>: <option> must be ..., got '<text>'" otherwise.
+std::uint64_t parse_count(const std::string& command, const std::string& option, const std::string& text);
+double parse_number(const std::string& command, const std::string& option, const std::string& text);
 
 struct Option {
     std::string name, help;

@@ -1,24 +1,9 @@
 #include "cli/feature_weights.hpp"
 
-#include <exception>
-
 #include "api/common/npy.hpp"
 #include "core/error.hpp"
 
 namespace idattn::cli {
-
-std::uint64_t parse_count(const std::string& command, const std::string& option, const std::string& text) {
-    std::size_t used = 0;
-    unsigned long long value = 0;
-    try {
-        if (!text.empty() && text[0] != '-') value = std::stoull(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    if (text.empty() || used != text.size())
-        throw Error(command + ": " + option + " must be a non-negative integer, got '" + text + "'");
-    return value;
-}
 
 HostTensor feature_weights(Args& a, ref::FeatureMap map, std::size_t d) {
     const std::string w_path = a.optional("--w", "");

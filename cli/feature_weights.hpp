@@ -19,9 +19,6 @@ inline const Option kSeedOption{"--seed S", "seed of the draw (default 0)"};
 inline const Option kSaveWOption{"--save-w FILE.npy", "write the draw W used, to reuse it with --w (written with the result)"};
 inline const Option kFeatureMapOption{"--map rff|positive|orthogonal|taylor", "feature map of chapter 2 (default positive)"};
 
-// `text` as a non-negative integer; otherwise an idattn::Error naming the
-// command and the option ("linear: --chunk must be a non-negative integer, got '-3'").
-std::uint64_t parse_count(const std::string& command, const std::string& option, const std::string& text);
 
 // The draw W of a random map: read from --w FILE.npy when given, otherwise
 // drawn from --R (number of frequencies) and --seed, and written to --save-w

@@ -335,6 +335,8 @@ def run(ctx):
 
     steps = np.logspace(-1, -12, 23)
     errs = gradient_check_errors(steps)
+    for group, e in errs.items():
+        ctx.log(f"gradient check, {group}: smallest error {e.min():.1e} at h = {steps[int(np.argmin(e))]:.1e}")
     fig, ax = plt.subplots(figsize=(6, 4.5), layout="constrained")
     plot_gradient_check(ax, steps, errs)
     ctx.figure(fig, "05-gradient-check", "the gradient check: central-difference error versus the step h per "
@@ -344,6 +346,9 @@ def run(ctx):
     rhos = np.logspace(-3, np.log10(0.95), 9 if ctx.quick else 17)
     Ks = [1, 2, 4, 8, 16]
     lerr = lambda_division_errors(rhos, Ks)
+    for i, K in enumerate(Ks):
+        ctx.log(f"Lambda-division, K = {K}: gradient error at |Lambda| = "
+                + ", ".join(f"{r:.3g}: {e:.1e}" for r, e in zip(rhos, lerr[i])))
     fig, ax = plt.subplots(figsize=(6, 4.5), layout="constrained")
     plot_lambda_division(ax, rhos, Ks, lerr)
     ctx.figure(fig, "05-lambda-division", "the Lambda-division backward's error versus |Lambda| and the checkpoint "

@@ -104,6 +104,20 @@ CMat previous_state(const CoreParams& cp, const LMat& z, std::size_t t, const CM
     return prev;
 }
 
+// The recurrence token by token (eq:5.ssm), each token read out by read(t, X_t, out).
+template <class Read>
+LMat recurrence_then_readout(const CoreParams& cp, const LMat& f, const LMat& z, Read&& read) {
+    require_core_shapes(cp, f, z);
+    const std::size_t N = z.shape(0), R = f.shape(1);
+    LMat out(xt::zeros<double>({N, z.shape(1) - R}));
+    CMat x = cmat(cp.lambda.size(), z.shape(1));
+    for (std::size_t t = 0; t < N; ++t) {
+        step(cp, z, t, x);
+        read(t, x, out);
+    }
+    return out;
+}
+
 }  // namespace
 
 CStates core_states(const CoreParams& cp, const LMat& z) {
@@ -131,28 +145,16 @@ CStates core_states_lambda_division(const CoreParams& cp, const LMat& z, std::si
 }
 
 LMat core_forward_recurrence(const CoreParams& cp, const LMat& f, const LMat& z) {
-    require_core_shapes(cp, f, z);
-    const std::size_t N = z.shape(0), R = f.shape(1);
-    LMat out(xt::zeros<double>({N, z.shape(1) - R}));
-    CMat x = cmat(cp.lambda.size(), z.shape(1));
-    for (std::size_t t = 0; t < N; ++t) {
-        step(cp, z, t, x);
-        readout(cp, f, t, x, out);
-    }
-    return out;
+    return recurrence_then_readout(cp, f, z, [&](std::size_t t, const CMat& x, LMat& out) {
+        readout(cp, f, t, x, out);  // eq:5.C, eq:P13
+    });
 }
 
 LMat core_forward_folded(const CoreParams& cp, const LMat& f, const LMat& z) {
-    require_core_shapes(cp, f, z);
-    const std::size_t N = z.shape(0), R = f.shape(1);
     const CMat g = fold(cp.c);
-    LMat out(xt::zeros<double>({N, z.shape(1) - R}));
-    CMat x = cmat(cp.lambda.size(), z.shape(1));
-    for (std::size_t t = 0; t < N; ++t) {
-        step(cp, z, t, x);
-        readout_folded(g, f, t, x, out);
-    }
-    return out;
+    return recurrence_then_readout(cp, f, z, [&](std::size_t t, const CMat& x, LMat& out) {
+        readout_folded(g, f, t, x, out);  // eq:5.fold
+    });
 }
 
 LMat core_forward_chunked(const CoreParams& cp, const LMat& f, const LMat& z, std::size_t chunk) {
