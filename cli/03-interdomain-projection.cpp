@@ -50,10 +50,10 @@ int run_interdomain(Args& a) {
 const Option kBasisOption{"--basis legs|gram|dct|fourier",
                           "scaled Legendre (HiPPO-LegS, 3.1), discrete Legendre/Gram polynomials or DCT-II (3.3), "
                           "complex unitary DFT rows (3.5, non-causal only) (required)"};
-const Option kProjectBasisOption{"--basis legs|gram|dct",
+const Option kProjectBasisOption{"--basis legs|gram|dct|fourier",
                                  "scaled Legendre (HiPPO-LegS, 3.1), discrete Legendre/Gram polynomials or DCT-II "
-                                 "(3.3) (required); the complex fourier basis has no projection output here (use "
-                                 "interdomain --basis fourier)"};
+                                 "(3.3), or the complex unitary DFT rows (3.5), whose U, Gamma and eta are written "
+                                 "with a trailing axis of 2 (real, imaginary) (required)"};
 const Option kMOption{"--M N",
                       "number of basis functions (interdomain states), >= 1; <= N for the discrete bases (required)"};
 

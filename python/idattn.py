@@ -60,14 +60,17 @@ def linear_attention(q, k, v, map, w=None, form="chunked", causal=False, chunk=6
 # ---- Chapter 3: the interdomain projection ------------------------------------
 
 def basis_matrix(basis, M, N):
-    """Phi (M, N) of a real basis on N tokens: 'legs' (eq:3.1), 'gram' (eq:3.gram) or 'dct' (eq:3.dct)."""
-    return _idattn.basis_matrix(basis, M, N)
+    """Phi (M, N) on N tokens: 'legs' (eq:3.1), 'gram' (eq:3.gram), 'dct' (eq:3.dct), or the complex
+    'fourier' rows (eq:3.5, a complex array)."""
+    phi = _idattn.basis_matrix(basis, M, N)
+    return _complex(phi) if basis == "fourier" else phi
 
 
 def interdomain_project(fk, v, basis, M, impl="ref"):
-    """The projections (eq:P6): returns (U, Gamma, eta) = (Phi F_k, Phi V, Phi 1)."""
+    """The projections (eq:P6): returns (U, Gamma, eta) = (Phi F_k, Phi V, Phi 1); complex for 'fourier'."""
     run = _result(_idattn.interdomain_project(fk, v, basis, M, impl), True)
-    return run["U"], run["Gamma"], run["eta"]
+    out = (run["U"], run["Gamma"], run["eta"])
+    return tuple(_complex(a) for a in out) if basis == "fourier" else out
 
 
 def interdomain_attention(q, k, v, map="positive", w=None, basis="legs", M=32, causal=False, impl="ref", full=False):

@@ -64,13 +64,24 @@ Run run_heads(const xt::xtensor<T, 4>& fq, const xt::xtensor<T, 4>& fk, const xt
     return run;
 }
 
-template <class T>
-ProjectRun project_as(const HostTensor& fk, const HostTensor& v, Basis b, std::size_t M, ProjectRun run) {
+// One output of the projection: real, or complex with a trailing axis of 2.
+template <class P>
+HostTensor projection_tensor(const xt::xtensor<P, 4>& x, std::size_t rank) {
+    if constexpr (std::is_floating_point_v<P>) {
+        return from_batched(x, rank);
+    } else {
+        std::vector<std::size_t> shape(x.shape().begin() + (4 - rank), x.shape().end());
+        return complex_tensor<typename P::value_type>(x, shape);
+    }
+}
+
+// eq:P6 for every head, onto phi (M, N), real or complex (the fourier rows).
+template <class T, class P>
+ProjectRun project_as(const HostTensor& fk, const HostTensor& v, const xt::xtensor<P, 2>& phi, ProjectRun run) {
     const auto kb = to_batched<T>(fk), vb = to_batched<T>(v);
-    const std::size_t B = kb.shape(0), H = kb.shape(1), N = kb.shape(2), R = kb.shape(3), d = vb.shape(3);
-    const auto phi = ref::basis_matrix<T>(b, M, N);
-    xt::xtensor<T, 4> U(std::array<std::size_t, 4>{B, H, M, R}), G(std::array<std::size_t, 4>{B, H, M, d});
-    xt::xtensor<T, 4> eta(std::array<std::size_t, 4>{1, 1, 1, M});
+    const std::size_t B = kb.shape(0), H = kb.shape(1), M = phi.shape(0), R = kb.shape(3), d = vb.shape(3);
+    xt::xtensor<P, 4> U(std::array<std::size_t, 4>{B, H, M, R}), G(std::array<std::size_t, 4>{B, H, M, d});
+    xt::xtensor<P, 4> eta(std::array<std::size_t, 4>{1, 1, 1, M});
     for (std::size_t bb = 0; bb < B; ++bb)
         for (std::size_t h = 0; h < H; ++h) {
             const xt::xtensor<T, 2> kh = xt::view(kb, bb, h), vh = xt::view(vb, bb, h);
@@ -79,19 +90,24 @@ ProjectRun project_as(const HostTensor& fk, const HostTensor& v, Basis b, std::s
             xt::view(G, bb, h) = p.Gamma;
             xt::view(eta, 0, 0, 0) = p.eta;
         }
-    run.U = from_batched(U, fk.shape.size());
-    run.Gamma = from_batched(G, fk.shape.size());
-    run.eta = from_batched(eta, 1);
+    run.U = projection_tensor(U, fk.shape.size());
+    run.Gamma = projection_tensor(G, fk.shape.size());
+    run.eta = projection_tensor(eta, 1);
     return run;
+}
+
+template <class T>
+ProjectRun project_basis_as(const HostTensor& fk, const HostTensor& v, Basis b, std::size_t M, ProjectRun run) {
+    const std::size_t N = fk.shape[fk.shape.size() - 2];
+    if (ref::is_complex(b)) return project_as<T>(fk, v, ref::fourier_basis_matrix<T>(M, N), std::move(run));
+    return project_as<T>(fk, v, ref::basis_matrix<T>(b, M, N), std::move(run));
 }
 
 }  // namespace
 
 HostTensor basis_matrix(Basis b, std::size_t M, std::size_t N) {
-    if (ref::is_complex(b))
-        throw Error("basis_matrix: the fourier basis is complex and has no real (M, N) matrix; "
-                    "use legs, gram or dct (eq:3.5 builds the DFT rows internally)");
     ref::check_basis_size("basis_matrix", b, M, N);
+    if (ref::is_complex(b)) return complex_tensor<double>(ref::fourier_basis_matrix<double>(M, N), {M, N});
     const auto phi = ref::basis_matrix<double>(b, M, N);
     HostTensor t;
     t.shape = {M, N};
@@ -108,9 +124,6 @@ ProjectRun interdomain_project(const HostTensor& fk, const HostTensor& v, Basis 
     if (v.shape[v.shape.size() - 2] != N)
         throw Error(what + ": v has shape " + shape_str(v.shape) + " but there are N = " + std::to_string(N) +
                     " key features; expected v of shape (..., " + std::to_string(N) + ", d)");
-    if (ref::is_complex(b))
-        throw Error(what + ": the fourier basis is complex and its coefficients have no real .npy form here; "
-                           "use legs, gram or dct");
     ref::check_basis_size(what, b, M, N);
     ProjectRun run;
     if (impl == Impl::Fast) {
@@ -121,10 +134,10 @@ ProjectRun interdomain_project(const HostTensor& fk, const HostTensor& v, Basis 
     note_dtypes(impl, {{"key features", &fk}, {"v", &v}}, run.notes);
     if (impl == Impl::Naive32) {
         run.backend = backend_name(Impl::Naive32);
-        return project_as<float>(fk, v, b, M, std::move(run));
+        return project_basis_as<float>(fk, v, b, M, std::move(run));
     }
     run.backend = backend_name(Impl::Ref);
-    return project_as<double>(fk, v, b, M, std::move(run));
+    return project_basis_as<double>(fk, v, b, M, std::move(run));
 }
 
 Run interdomain_attention_features(const HostTensor& fq, const HostTensor& fk, const HostTensor& v, Basis b,

@@ -16,13 +16,14 @@ namespace idattn::api {
 
 using ref::Basis;
 
-// Phi (M, N) of a real basis (legs, gram, dct), float64 (eq:3.1, eq:3.gram,
-// eq:3.dct); the complex fourier basis is refused with a message.
+// Phi (M, N) of a basis on N tokens: real (legs, gram, dct), float64 (eq:3.1, eq:3.gram,
+// eq:3.dct); the complex fourier basis (eq:3.5) as (M, N, 2), real and imaginary part.
 HostTensor basis_matrix(Basis b, std::size_t M, std::size_t N);
 
 // The projection (eq:P6) of key features fk (N, R) or (B, H, N, R) and values
-// v (N, d) or (B, H, N, d) onto M functions of a real basis on the N tokens:
-// U (..., M, R), Gamma (..., M, d), eta (M,). Impl ref or naive32 (fast falls
+// v (N, d) or (B, H, N, d) onto M functions of a basis on the N tokens:
+// U (..., M, R), Gamma (..., M, d), eta (M,); for the complex fourier basis
+// each with a trailing axis of 2 (real, imaginary). Impl ref or naive32 (fast falls
 // back to the reference with a note: the fast backend fuses projection and readout).
 struct ProjectRun {
     HostTensor U, Gamma, eta;

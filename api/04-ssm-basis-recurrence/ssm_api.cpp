@@ -24,21 +24,6 @@ Impl pick(Impl impl, ref::SsmForm form, std::size_t R, std::size_t d, std::vecto
 }
 
 
-// Complex (..., ) -> real (..., 2): [..., 0] real part, [..., 1] imaginary part.
-template <class T, class E>
-HostTensor complex_tensor(const E& x, std::vector<std::size_t> shape) {
-    HostTensor t;
-    t.dtype = sizeof(T) == 4 ? "float32" : "float64";
-    shape.push_back(2);
-    t.shape = std::move(shape);
-    t.data.reserve(2 * x.size());
-    for (const std::complex<T>& c : x) {
-        t.data.push_back(c.real());
-        t.data.push_back(c.imag());
-    }
-    return t;
-}
-
 template <class T>
 xt::xtensor<T, 2> matrix(const HostTensor& t) {
     xt::xtensor<T, 2> out(std::array<std::size_t, 2>{t.shape[0], t.shape[1]});

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <algorithm>
+#include <complex>
+#include <vector>
 
 #include <xtensor/xtensor.hpp>
 #include <xtensor/xview.hpp>
@@ -27,6 +29,22 @@ HostTensor from_batched(const xt::xtensor<T, 4>& x, std::size_t rank) {
     t.dtype = sizeof(T) == 4 ? "float32" : "float64";
     t.shape.assign(x.shape().begin() + (4 - rank), x.shape().end());
     t.data.assign(x.begin(), x.end());
+    return t;
+}
+
+// Complex (..., ) -> real (..., 2): [..., 0] real part, [..., 1] imaginary part,
+// the one complex convention of every output (the CLI's .npy files, Python).
+template <class T, class E>
+HostTensor complex_tensor(const E& x, std::vector<std::size_t> shape) {
+    HostTensor t;
+    t.dtype = sizeof(T) == 4 ? "float32" : "float64";
+    shape.push_back(2);
+    t.shape = std::move(shape);
+    t.data.reserve(2 * x.size());
+    for (const std::complex<T>& c : x) {
+        t.data.push_back(c.real());
+        t.data.push_back(c.imag());
+    }
     return t;
 }
 

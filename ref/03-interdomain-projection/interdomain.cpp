@@ -210,8 +210,11 @@ xt::xtensor<double, 2> legs_eval(std::size_t M, double t, const xt::xtensor<doub
 
 // ---- Projection and readout --------------------------------------------------
 
-template <class T>
-Projection<T> project(const xt::xtensor<T, 2>& phi, const xt::xtensor<T, 2>& fk, const xt::xtensor<T, 2>& v) {
+namespace {
+
+// The shape and value checks of project (real or complex Phi).
+template <class P, class T>
+void check_projection(const xt::xtensor<P, 2>& phi, const xt::xtensor<T, 2>& fk, const xt::xtensor<T, 2>& v) {
     const std::string what = "project";
     require_sane_size(what, "the basis matrix Phi", shape_of(phi));
     require_sane_size(what, "key features", shape_of(fk));
@@ -223,13 +226,33 @@ Projection<T> project(const xt::xtensor<T, 2>& phi, const xt::xtensor<T, 2>& fk,
     if (v.shape(0) != N)
         throw Error(what + ": v has shape " + shape_str(shape_of(v)) + " but there are N = " + std::to_string(N) +
                     " key features; expected v of shape (" + std::to_string(N) + ", d)");
-    require_finite_matrix(what, "Phi", phi);
     require_finite_matrix(what, "key features", fk);
     require_finite_matrix(what, "v", v);
+}
+
+}  // namespace
+
+template <class T>
+Projection<T> project(const xt::xtensor<T, 2>& phi, const xt::xtensor<T, 2>& fk, const xt::xtensor<T, 2>& v) {
+    check_projection(phi, fk, v);
+    require_finite_matrix("project", "Phi", phi);
     Projection<T> p;
     p.U = xt::linalg::dot(phi, fk);     // u_m     = sum_n Phi[m][n] xi(k_n)          eq:P6
     p.Gamma = xt::linalg::dot(phi, v);  // gamma_m = sum_n Phi[m][n] v_n              eq:P6
     p.eta = xt::sum(phi, {1});          // eta_m   = sum_n Phi[m][n] = int phi_m       eq:P6 eq:3.eta
+    return p;
+}
+
+template <class T>
+Projection<std::complex<T>> project(const xt::xtensor<std::complex<T>, 2>& phi, const xt::xtensor<T, 2>& fk,
+                                    const xt::xtensor<T, 2>& v) {
+    check_projection(phi, fk, v);
+    using C = std::complex<T>;
+    const xt::xtensor<C, 2> fkc = xt::cast<C>(fk), vc = xt::cast<C>(v);
+    Projection<C> p;
+    p.U = xt::linalg::dot(phi, fkc);    // u_m     = sum_n Phi[m][n] xi(k_n), complex Phi     eq:P6 eq:3.5
+    p.Gamma = xt::linalg::dot(phi, vc); // gamma_m = sum_n Phi[m][n] v_n                      eq:P6
+    p.eta = xt::sum(phi, {1});          // eta_m   = sum_n Phi[m][n]                          eq:P6
     return p;
 }
 
@@ -374,6 +397,8 @@ xt::xtensor<T, 2> interdomain_attention_hermitian(std::size_t M, const xt::xtens
     template xt::xtensor<T, 2> basis_matrix<T>(Basis, std::size_t, std::size_t);                                     \
     template xt::xtensor<std::complex<T>, 2> fourier_basis_matrix<T>(std::size_t, std::size_t);                       \
     template Projection<T> project<T>(const xt::xtensor<T, 2>&, const xt::xtensor<T, 2>&, const xt::xtensor<T, 2>&);  \
+    template Projection<std::complex<T>> project<T>(const xt::xtensor<std::complex<T>, 2>&, const xt::xtensor<T, 2>&,  \
+                                                    const xt::xtensor<T, 2>&);                                         \
     template xt::xtensor<T, 2> readout<T>(const xt::xtensor<T, 2>&, const Projection<T>&);                            \
     template xt::xtensor<T, 2> interdomain_attention<T>(Basis, std::size_t, const xt::xtensor<T, 2>&,                 \
                                                         const xt::xtensor<T, 2>&, const xt::xtensor<T, 2>&, bool);    \

@@ -92,6 +92,10 @@ struct Projection {
 // fk (N, R) key features, v (N, d) values, phi (M, N).
 template <class T>
 Projection<T> project(const xt::xtensor<T, 2>& phi, const xt::xtensor<T, 2>& fk, const xt::xtensor<T, 2>& v);
+// The same onto a complex basis (the Fourier rows of eq:3.5): complex U, Gamma, eta.
+template <class T>
+Projection<std::complex<T>> project(const xt::xtensor<std::complex<T>, 2>& phi, const xt::xtensor<T, 2>& fk,
+                                    const xt::xtensor<T, 2>& v);
 // O = F_q U^T Gamma / (F_q U^T eta), fq (Nq, R) -> (Nq, d).
 template <class T>
 xt::xtensor<T, 2> readout(const xt::xtensor<T, 2>& fq, const Projection<T>& p);

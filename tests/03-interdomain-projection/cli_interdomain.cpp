@@ -32,8 +32,8 @@ void write(const std::string& path, const Mat& m) { idattn::npy::write(path, m.d
 
 BOOST_AUTO_TEST_SUITE(cli_interdomain)
 
-// eq:P6 eq:3.1: `idattn project` writes U = Phi F_k, Gamma = Phi V, eta = Phi 1 equal to the
-// reference projection, for LegS and DCT.
+// eq:P6 eq:3.1 eq:3.5: `idattn project` writes U = Phi F_k, Gamma = Phi V, eta = Phi 1 equal to the
+// reference projection, for LegS and DCT, and for the complex Fourier rows as (..., 2).
 BOOST_AUTO_TEST_CASE(cli_project_equals_reference) {
     IDATTN_SEEDED(rng);
     const auto dir = idattn::test::temp_dir("cliproject");
@@ -51,6 +51,22 @@ BOOST_AUTO_TEST_CASE(cli_project_equals_reference) {
         BOOST_TEST_REQUIRE((e.shape == std::vector<std::size_t>{9}));
         for (std::size_t m = 0; m < 9; ++m) BOOST_TEST(e.data[m] == p.eta(m));
     }
+    // The complex Fourier rows (eq:3.5): U, Gamma, eta with a trailing axis of 2 (real, imaginary).
+    const auto r = run_cli("project --basis fourier --M 9 --fk " + dir + "/fk.npy --v " + dir + "/v.npy --out-u " +
+                           dir + "/u.npy --out-gamma " + dir + "/g.npy --out-eta " + dir + "/e.npy");
+    BOOST_TEST_REQUIRE(r.exit_code == 0, r.output);
+    const auto p = project<double>(fourier_basis_matrix<double>(9, 37), fk, v);
+    for (const auto& [file, x] : {std::pair{"/u.npy", p.U}, std::pair{"/g.npy", p.Gamma}}) {
+        const auto t = read(dir + file);
+        BOOST_TEST_REQUIRE((t.shape == std::vector<std::size_t>{9, x.shape(1), 2}), file);
+        for (std::size_t i = 0; i < x.size(); ++i) {
+            BOOST_TEST(t.data[2 * i] == x.flat(i).real());
+            BOOST_TEST(t.data[2 * i + 1] == x.flat(i).imag());
+        }
+    }
+    const auto e = read(dir + "/e.npy");
+    BOOST_TEST_REQUIRE((e.shape == std::vector<std::size_t>{9, 2}));
+    for (std::size_t m = 0; m < 9; ++m) BOOST_TEST((e.data[2 * m] == p.eta(m).real() && e.data[2 * m + 1] == p.eta(m).imag()));
 }
 
 // eq:P9 eq:3.causal: `idattn interdomain` equals the reference (P9) on the positive features of
@@ -96,9 +112,9 @@ BOOST_AUTO_TEST_CASE(bad_options_fail_without_partial_output) {
         {"interdomain" + qkv + " --basis legs --M two", "--M must be a non-negative integer"},
         {"interdomain" + qkv + " --basis fourier --M 4 --causal", "no causal form"},
         {"interdomain" + qkv + " --M 4", "missing required option --basis"},
-        {"project --basis fourier --M 2 --fk " + X + " --v " + X + " --out-u " + dir + "/u.npy --out-gamma " + dir +
+        {"project --basis fourier --M 9 --fk " + X + " --v " + X + " --out-u " + dir + "/u.npy --out-gamma " + dir +
              "/g.npy --out-eta " + dir + "/e.npy",
-         "fourier basis is complex", false},
+         "M = 9", false},
     };
     for (const auto& c : cases) {
         BOOST_TEST_CONTEXT(c.args) {

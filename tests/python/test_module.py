@@ -234,6 +234,13 @@ def chapter3_projection_and_effective_matrix():  # eq:P6 eq:3.4
     o = idattn.interdomain_attention_features(fq, fk, v, "legs", M)
     w = idattn.interdomain_effective_weights(fq, fk, "legs", M)
     assert np.abs(o - (w @ v) / w.sum(axis=1, keepdims=True)).max() < 1e-12
+    # The complex Fourier rows (eq:3.5): complex U, Gamma, eta, one convention with chapter 4.
+    phi = idattn.basis_matrix("fourier", M, n)
+    assert phi.dtype == np.complex128 and phi.shape == (M, n)
+    U, G, eta = idattn.interdomain_project(fk, v, "fourier", M)
+    assert U.dtype == np.complex128 and U.shape == (M, 4) and G.shape == (M, 3) and eta.shape == (M,)
+    assert np.abs(U - phi @ fk).max() < 1e-13 and np.abs(G - phi @ v).max() < 1e-13
+    assert np.abs(eta - phi.sum(axis=1)).max() < 1e-13
 
 
 @test
