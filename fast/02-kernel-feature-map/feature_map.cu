@@ -302,16 +302,16 @@ __global__ void __launch_bounds__(kThreads) key_weights_kernel(float* __restrict
 
 // ---- Pass 1: the local state of every chunk ------------------------------------
 
-constexpr int P1_ROWS = 64;  // feature rows r of S_c per block: ty + 16 i, i < 4
-constexpr int P1_KEYS = 32;  // keys per shared-memory tile
-constexpr int P1_TM = P1_ROWS / kRowGroups;
+constexpr int PASS1_ROWS = 64;  // feature rows r of S_c per block: ty + 16 i, i < 4
+constexpr int PASS1_KEYS = 32;  // keys per shared-memory tile
+constexpr int PASS1_TM = PASS1_ROWS / kRowGroups;
 
 template <int DP>  // padded head dimension, 64 or 128
 struct StateTile {
     static constexpr int V_STRIDE = DP + 4;
     static constexpr int TD = DP / kRowGroup;  // output columns per thread: 4 tx + 64 g + e
     static constexpr int G = DP / 64;
-    static constexpr std::size_t SMEM_BYTES = sizeof(float) * (P1_KEYS * P1_ROWS + P1_KEYS * V_STRIDE);
+    static constexpr std::size_t SMEM_BYTES = sizeof(float) * (PASS1_KEYS * PASS1_ROWS + PASS1_KEYS * V_STRIDE);
 };
 
 // states: (bh, n_chunks + 1, R_f * (d + 1)); slot j = [S_j (R_f x d, row-major) | z_j (R_f)].
@@ -322,15 +322,15 @@ __global__ void __launch_bounds__(kThreads)
                        float* __restrict__ states, int n, int d, int rf, int chunk, int n_chunks, int r_tiles) {
     using T = StateTile<DP>;
     extern __shared__ float4 smem_f4[];
-    float* const Fs = reinterpret_cast<float*>(smem_f4);  // [P1_KEYS][P1_ROWS]
-    float* const Vs = Fs + P1_KEYS * P1_ROWS;             // [P1_KEYS][V_STRIDE]
+    float* const Fs = reinterpret_cast<float*>(smem_f4);  // [PASS1_KEYS][PASS1_ROWS]
+    float* const Vs = Fs + PASS1_KEYS * PASS1_ROWS;             // [PASS1_KEYS][V_STRIDE]
 
     const int tx = static_cast<int>(threadIdx.x) % kRowGroup;
     const int ty = static_cast<int>(threadIdx.x) / kRowGroup;
     const long long head = blockIdx.y;
     const int rt = static_cast<int>(blockIdx.x) % r_tiles;
     const int cj = static_cast<int>(blockIdx.x) / r_tiles;
-    const int r0 = rt * P1_ROWS;
+    const int r0 = rt * PASS1_ROWS;
     const int k0 = cj * chunk;
     const int k1 = min(n, k0 + chunk);
     fk += head * n * rf;
@@ -339,26 +339,26 @@ __global__ void __launch_bounds__(kThreads)
     const long long slot = static_cast<long long>(rf) * (d + 1);
     float* const st = states + (head * (n_chunks + 1) + cj) * slot;
 
-    float acc[P1_TM][T::TD];
-    float zacc[P1_TM];
+    float acc[PASS1_TM][T::TD];
+    float zacc[PASS1_TM];
 #pragma unroll
-    for (int i = 0; i < P1_TM; ++i) {
+    for (int i = 0; i < PASS1_TM; ++i) {
         zacc[i] = 0.f;
 #pragma unroll
         for (int e = 0; e < T::TD; ++e) acc[i][e] = 0.f;
     }
 
-    for (int kt = k0; kt < k1; kt += P1_KEYS) {
+    for (int kt = k0; kt < k1; kt += PASS1_KEYS) {
         __syncthreads();
-        for (int idx = static_cast<int>(threadIdx.x); idx < P1_KEYS * P1_ROWS; idx += kThreads) {
-            const int kk = idx / P1_ROWS, rr = idx % P1_ROWS;
+        for (int idx = static_cast<int>(threadIdx.x); idx < PASS1_KEYS * PASS1_ROWS; idx += kThreads) {
+            const int kk = idx / PASS1_ROWS, rr = idx % PASS1_ROWS;
             const int key = kt + kk;
             float val = 0.f;
             // The key's features times its weight exp(c_n - c*).                          eq:2.stab
             if (key < k1 && r0 + rr < rf) val = fk[static_cast<long long>(key) * rf + r0 + rr] * wk[key];
-            Fs[kk * P1_ROWS + rr] = val;
+            Fs[kk * PASS1_ROWS + rr] = val;
         }
-        for (int idx = static_cast<int>(threadIdx.x); idx < P1_KEYS * DP; idx += kThreads) {
+        for (int idx = static_cast<int>(threadIdx.x); idx < PASS1_KEYS * DP; idx += kThreads) {
             const int kk = idx / DP, col = idx % DP;
             const int key = kt + kk;
             float val = 0.f;
@@ -368,23 +368,23 @@ __global__ void __launch_bounds__(kThreads)
         __syncthreads();
         // This tile's sums start from zero and join the totals once (blocked
         // summation: long chunks do not round every key at the total's scale).
-        float part[P1_TM][T::TD];
-        float zpart[P1_TM];
+        float part[PASS1_TM][T::TD];
+        float zpart[PASS1_TM];
 #pragma unroll
-        for (int i = 0; i < P1_TM; ++i) {
+        for (int i = 0; i < PASS1_TM; ++i) {
             zpart[i] = 0.f;
 #pragma unroll
             for (int e = 0; e < T::TD; ++e) part[i][e] = 0.f;
         }
-        for (int kk = 0; kk < P1_KEYS; ++kk) {
-            float fr[P1_TM];
+        for (int kk = 0; kk < PASS1_KEYS; ++kk) {
+            float fr[PASS1_TM];
 #pragma unroll
-            for (int i = 0; i < P1_TM; ++i) fr[i] = Fs[kk * P1_ROWS + ty + kRowGroups * i];
+            for (int i = 0; i < PASS1_TM; ++i) fr[i] = Fs[kk * PASS1_ROWS + ty + kRowGroups * i];
 #pragma unroll
             for (int g = 0; g < T::G; ++g) {
                 const float4 vb = *reinterpret_cast<const float4*>(&Vs[kk * T::V_STRIDE + 64 * g + 4 * tx]);
 #pragma unroll
-                for (int i = 0; i < P1_TM; ++i) {
+                for (int i = 0; i < PASS1_TM; ++i) {
                     // S += xi(k_n) v_n^T                                                    eq:2.recurrence
                     part[i][4 * g + 0] = fmaf(fr[i], vb.x, part[i][4 * g + 0]);
                     part[i][4 * g + 1] = fmaf(fr[i], vb.y, part[i][4 * g + 1]);
@@ -393,10 +393,10 @@ __global__ void __launch_bounds__(kThreads)
                 }
             }
 #pragma unroll
-            for (int i = 0; i < P1_TM; ++i) zpart[i] += fr[i];  // z += xi(k_n)              eq:2.recurrence
+            for (int i = 0; i < PASS1_TM; ++i) zpart[i] += fr[i];  // z += xi(k_n)              eq:2.recurrence
         }
 #pragma unroll
-        for (int i = 0; i < P1_TM; ++i) {
+        for (int i = 0; i < PASS1_TM; ++i) {
             zacc[i] += zpart[i];
 #pragma unroll
             for (int e = 0; e < T::TD; ++e) acc[i][e] += part[i][e];
@@ -404,7 +404,7 @@ __global__ void __launch_bounds__(kThreads)
     }
 
 #pragma unroll
-    for (int i = 0; i < P1_TM; ++i) {
+    for (int i = 0; i < PASS1_TM; ++i) {
         const int r = r0 + ty + kRowGroups * i;
         if (r >= rf) continue;
 #pragma unroll
@@ -439,13 +439,13 @@ __global__ void __launch_bounds__(kThreads)
 
 // ---- Pass 3: state read plus masked intra-chunk product ---------------------------
 
-constexpr int P3_BQ = 64;                    // queries per block: ty + 16 i, i < 4
-constexpr int P3_BK = 64;                    // keys per intra-chunk tile: tx + 16 j, j < 4
-constexpr int P3_RT = 32;                    // feature tile
-constexpr int P3_FSTRIDE = P3_RT + 4;        // = 4 (mod 32): float4 reads of 16 rows hit distinct banks
-constexpr int P3_ASTRIDE = P3_BK + 16;       // = 16 (mod 32): the two row groups of a warp on opposite banks
-constexpr int P3_TM = P3_BQ / kRowGroups;    // 4
-constexpr int P3_TN = P3_BK / kRowGroup;     // 4
+constexpr int PASS3_BQ = 64;                    // queries per block: ty + 16 i, i < 4
+constexpr int PASS3_BK = 64;                    // keys per intra-chunk tile: tx + 16 j, j < 4
+constexpr int PASS3_RT = 32;                    // feature tile
+constexpr int PASS3_FSTRIDE = PASS3_RT + 4;        // = 4 (mod 32): float4 reads of 16 rows hit distinct banks
+constexpr int PASS3_ASTRIDE = PASS3_BK + 16;       // = 16 (mod 32): the two row groups of a warp on opposite banks
+constexpr int PASS3_TM = PASS3_BQ / kRowGroups;    // 4
+constexpr int PASS3_TN = PASS3_BK / kRowGroup;     // 4
 
 template <int DP>
 struct OutTile {
@@ -458,12 +458,12 @@ struct OutTile {
     static constexpr int V_STRIDE = DP + 4;
     static constexpr int TD = DP / kRowGroup;
     static constexpr int G = DP / 64;
-    static constexpr int Q_FLOATS = P3_BQ * P3_FSTRIDE;
-    static constexpr int K_FLOATS = P3_BK * P3_FSTRIDE;
-    static constexpr int S_FLOATS = P3_RT * V_STRIDE;
-    static constexpr int Z_FLOATS = P3_RT;
-    static constexpr int A_FLOATS = P3_BQ * P3_ASTRIDE;
-    static constexpr int V_FLOATS = P3_BK * V_STRIDE;
+    static constexpr int Q_FLOATS = PASS3_BQ * PASS3_FSTRIDE;
+    static constexpr int K_FLOATS = PASS3_BK * PASS3_FSTRIDE;
+    static constexpr int S_FLOATS = PASS3_RT * V_STRIDE;
+    static constexpr int Z_FLOATS = PASS3_RT;
+    static constexpr int A_FLOATS = PASS3_BQ * PASS3_ASTRIDE;
+    static constexpr int V_FLOATS = PASS3_BK * V_STRIDE;
     static constexpr std::size_t SMEM_BYTES =
         sizeof(float) * (Q_FLOATS + K_FLOATS + S_FLOATS + Z_FLOATS + A_FLOATS + V_FLOATS);
     static_assert(Q_FLOATS % 4 == 0 && K_FLOATS % 4 == 0 && S_FLOATS % 4 == 0 && Z_FLOATS % 4 == 0 &&
@@ -472,15 +472,15 @@ struct OutTile {
     static_assert(SMEM_BYTES <= 163 * 1024, "fits one sm_80 block");
 };
 
-// Rows of F_q for the tile into Qs (zero rows where there is no query), features [f0, f0 + P3_RT).
+// Rows of F_q for the tile into Qs (zero rows where there is no query), features [f0, f0 + PASS3_RT).
 __device__ __forceinline__ void load_query_features(float* __restrict__ Qs, const float* __restrict__ fq,
                                                     long long q_first, int q_valid_lo, int q_valid_hi, int rf,
                                                     int f0) {
-    for (int idx = static_cast<int>(threadIdx.x); idx < P3_BQ * P3_RT; idx += kThreads) {
-        const int row = idx / P3_RT, col = idx % P3_RT;
+    for (int idx = static_cast<int>(threadIdx.x); idx < PASS3_BQ * PASS3_RT; idx += kThreads) {
+        const int row = idx / PASS3_RT, col = idx % PASS3_RT;
         float val = 0.f;
         if (row >= q_valid_lo && row < q_valid_hi && f0 + col < rf) val = fq[(q_first + row) * rf + f0 + col];
-        Qs[row * P3_FSTRIDE + col] = val;
+        Qs[row * PASS3_FSTRIDE + col] = val;
     }
 }
 
@@ -512,17 +512,17 @@ __global__ void __launch_bounds__(kThreads, OutTile<DP>::MIN_BLOCKS)
     if (causal) {
         cj = static_cast<int>(blockIdx.x) / tiles_per_chunk;
         const int sub = static_cast<int>(blockIdx.x) % tiles_per_chunk;
-        p0 = cj * chunk + sub * P3_BQ;
-        const int p_end = min(min(cj * chunk + chunk, n), p0 + P3_BQ);  // positions [p0, p_end)
+        p0 = cj * chunk + sub * PASS3_BQ;
+        const int p_end = min(min(cj * chunk + chunk, n), p0 + PASS3_BQ);  // positions [p0, p_end)
         if (p0 >= p_end || p_end <= offset) return;                   // no query here (whole block)
         lo = max(0, offset - p0);
         hi = p_end - p0;
         q_first = static_cast<long long>(p0) - offset;
     } else {
         cj = n_chunks;  // the total state
-        q_first = static_cast<long long>(blockIdx.x) * P3_BQ;
+        q_first = static_cast<long long>(blockIdx.x) * PASS3_BQ;
         lo = 0;
-        hi = static_cast<int>(min(static_cast<long long>(P3_BQ), nq - q_first));
+        hi = static_cast<int>(min(static_cast<long long>(PASS3_BQ), nq - q_first));
     }
     fq += head * nq * rf;
     fk += head * n * rf;
@@ -532,47 +532,47 @@ __global__ void __launch_bounds__(kThreads, OutTile<DP>::MIN_BLOCKS)
     const long long slot = static_cast<long long>(rf) * (d + 1);
     const float* const st = states + (head * (n_chunks + 1) + cj) * slot;
 
-    float num[P3_TM][T::TD];
-    float den[P3_TM];
+    float num[PASS3_TM][T::TD];
+    float den[PASS3_TM];
 #pragma unroll
-    for (int i = 0; i < P3_TM; ++i) {
+    for (int i = 0; i < PASS3_TM; ++i) {
         den[i] = 0.f;
 #pragma unroll
         for (int e = 0; e < T::TD; ++e) num[i][e] = 0.f;
     }
 
     // ---- inter-chunk: num = f_q^T S_<j, den = f_q^T z_<j (the read of the state)   eq:2.chunk eq:P4
-    for (int f0 = 0; f0 < rf; f0 += P3_RT) {
+    for (int f0 = 0; f0 < rf; f0 += PASS3_RT) {
         __syncthreads();
         load_query_features(Qs, fq, q_first, lo, hi, rf, f0);
-        for (int idx = static_cast<int>(threadIdx.x); idx < P3_RT * DP; idx += kThreads) {
+        for (int idx = static_cast<int>(threadIdx.x); idx < PASS3_RT * DP; idx += kThreads) {
             const int rr = idx / DP, col = idx % DP;
             float val = 0.f;
             if (f0 + rr < rf && col < d) val = st[static_cast<long long>(f0 + rr) * d + col];
             Ss[rr * T::V_STRIDE + col] = val;
         }
-        for (int idx = static_cast<int>(threadIdx.x); idx < P3_RT; idx += kThreads)
+        for (int idx = static_cast<int>(threadIdx.x); idx < PASS3_RT; idx += kThreads)
             Zs[idx] = f0 + idx < rf ? st[static_cast<long long>(rf) * d + f0 + idx] : 0.f;
         __syncthreads();
         // Blocked summation: this feature tile's sums start from zero and join
         // num, den once (taylor's R_f = 1 + d + d^2 terms would otherwise all be
         // rounded at the scale of the leading 1).
-        float part[P3_TM][T::TD];
-        float dpart[P3_TM];
+        float part[PASS3_TM][T::TD];
+        float dpart[PASS3_TM];
 #pragma unroll
-        for (int i = 0; i < P3_TM; ++i) {
+        for (int i = 0; i < PASS3_TM; ++i) {
             dpart[i] = 0.f;
 #pragma unroll
             for (int e = 0; e < T::TD; ++e) part[i][e] = 0.f;
         }
-        for (int kk = 0; kk < P3_RT; kk += 4) {
+        for (int kk = 0; kk < PASS3_RT; kk += 4) {
             const float4 z4 = *reinterpret_cast<const float4*>(&Zs[kk]);
-            float4 qa[P3_TM];
+            float4 qa[PASS3_TM];
 #pragma unroll
-            for (int i = 0; i < P3_TM; ++i)
-                qa[i] = *reinterpret_cast<const float4*>(&Qs[(ty + kRowGroups * i) * P3_FSTRIDE + kk]);
+            for (int i = 0; i < PASS3_TM; ++i)
+                qa[i] = *reinterpret_cast<const float4*>(&Qs[(ty + kRowGroups * i) * PASS3_FSTRIDE + kk]);
 #pragma unroll
-            for (int i = 0; i < P3_TM; ++i) {
+            for (int i = 0; i < PASS3_TM; ++i) {
                 dpart[i] = fmaf(qa[i].x, z4.x, dpart[i]);
                 dpart[i] = fmaf(qa[i].y, z4.y, dpart[i]);
                 dpart[i] = fmaf(qa[i].z, z4.z, dpart[i]);
@@ -585,7 +585,7 @@ __global__ void __launch_bounds__(kThreads, OutTile<DP>::MIN_BLOCKS)
                     const float4 sb =
                         *reinterpret_cast<const float4*>(&Ss[(kk + t) * T::V_STRIDE + 64 * g + 4 * tx]);
 #pragma unroll
-                    for (int i = 0; i < P3_TM; ++i) {
+                    for (int i = 0; i < PASS3_TM; ++i) {
                         const float qv = t == 0 ? qa[i].x : t == 1 ? qa[i].y : t == 2 ? qa[i].z : qa[i].w;
                         part[i][4 * g + 0] = fmaf(qv, sb.x, part[i][4 * g + 0]);
                         part[i][4 * g + 1] = fmaf(qv, sb.y, part[i][4 * g + 1]);
@@ -596,7 +596,7 @@ __global__ void __launch_bounds__(kThreads, OutTile<DP>::MIN_BLOCKS)
             }
         }
 #pragma unroll
-        for (int i = 0; i < P3_TM; ++i) {
+        for (int i = 0; i < PASS3_TM; ++i) {
             den[i] += dpart[i];
 #pragma unroll
             for (int e = 0; e < T::TD; ++e) num[i][e] += part[i][e];
@@ -608,39 +608,39 @@ __global__ void __launch_bounds__(kThreads, OutTile<DP>::MIN_BLOCKS)
         // sum_{n in C_j, n <= p(i)} (xi(q_i)^T xi(k_n)) [v_n | 1]                       eq:2.chunk
         const int k_begin = cj * chunk;
         const int k_end = p0 + hi;  // one past the last query position of the block
-        for (int kt = k_begin; kt < k_end; kt += P3_BK) {
-            float a[P3_TM][P3_TN];
+        for (int kt = k_begin; kt < k_end; kt += PASS3_BK) {
+            float a[PASS3_TM][PASS3_TN];
 #pragma unroll
-            for (int i = 0; i < P3_TM; ++i)
+            for (int i = 0; i < PASS3_TM; ++i)
 #pragma unroll
-                for (int j = 0; j < P3_TN; ++j) a[i][j] = 0.f;
-            for (int f0 = 0; f0 < rf; f0 += P3_RT) {
+                for (int j = 0; j < PASS3_TN; ++j) a[i][j] = 0.f;
+            for (int f0 = 0; f0 < rf; f0 += PASS3_RT) {
                 __syncthreads();
                 load_query_features(Qs, fq, q_first, lo, hi, rf, f0);
-                for (int idx = static_cast<int>(threadIdx.x); idx < P3_BK * P3_RT; idx += kThreads) {
-                    const int kr = idx / P3_RT, col = idx % P3_RT;
+                for (int idx = static_cast<int>(threadIdx.x); idx < PASS3_BK * PASS3_RT; idx += kThreads) {
+                    const int kr = idx / PASS3_RT, col = idx % PASS3_RT;
                     const int key = kt + kr;
                     float val = 0.f;
                     if (key < k_end && f0 + col < rf) val = fk[static_cast<long long>(key) * rf + f0 + col];
-                    Ks[kr * P3_FSTRIDE + col] = val;
+                    Ks[kr * PASS3_FSTRIDE + col] = val;
                 }
                 __syncthreads();
-                float ap[P3_TM][P3_TN];  // this feature tile's part of A (blocked summation)
+                float ap[PASS3_TM][PASS3_TN];  // this feature tile's part of A (blocked summation)
 #pragma unroll
-                for (int i = 0; i < P3_TM; ++i)
+                for (int i = 0; i < PASS3_TM; ++i)
 #pragma unroll
-                    for (int j = 0; j < P3_TN; ++j) ap[i][j] = 0.f;
-                for (int kk = 0; kk < P3_RT; kk += 4) {
-                    float4 kb[P3_TN];
+                    for (int j = 0; j < PASS3_TN; ++j) ap[i][j] = 0.f;
+                for (int kk = 0; kk < PASS3_RT; kk += 4) {
+                    float4 kb[PASS3_TN];
 #pragma unroll
-                    for (int j = 0; j < P3_TN; ++j)
-                        kb[j] = *reinterpret_cast<const float4*>(&Ks[(tx + kRowGroup * j) * P3_FSTRIDE + kk]);
+                    for (int j = 0; j < PASS3_TN; ++j)
+                        kb[j] = *reinterpret_cast<const float4*>(&Ks[(tx + kRowGroup * j) * PASS3_FSTRIDE + kk]);
 #pragma unroll
-                    for (int i = 0; i < P3_TM; ++i) {
+                    for (int i = 0; i < PASS3_TM; ++i) {
                         const float4 qa =
-                            *reinterpret_cast<const float4*>(&Qs[(ty + kRowGroups * i) * P3_FSTRIDE + kk]);
+                            *reinterpret_cast<const float4*>(&Qs[(ty + kRowGroups * i) * PASS3_FSTRIDE + kk]);
 #pragma unroll
-                        for (int j = 0; j < P3_TN; ++j) {
+                        for (int j = 0; j < PASS3_TN; ++j) {
                             // A_in = xi(q_i)^T xi(k_n)                                           eq:P3
                             ap[i][j] = fmaf(qa.x, kb[j].x, ap[i][j]);
                             ap[i][j] = fmaf(qa.y, kb[j].y, ap[i][j]);
@@ -650,27 +650,27 @@ __global__ void __launch_bounds__(kThreads, OutTile<DP>::MIN_BLOCKS)
                     }
                 }
 #pragma unroll
-                for (int i = 0; i < P3_TM; ++i)
+                for (int i = 0; i < PASS3_TM; ++i)
 #pragma unroll
-                    for (int j = 0; j < P3_TN; ++j) a[i][j] += ap[i][j];
+                    for (int j = 0; j < PASS3_TN; ++j) a[i][j] += ap[i][j];
             }
             // Key weights exp(c_n - c*) (eq:2.stab) and the causal mask n <= p(i) (eq:1.causal).
-            float wkey[P3_TN];
+            float wkey[PASS3_TN];
 #pragma unroll
-            for (int j = 0; j < P3_TN; ++j) {
+            for (int j = 0; j < PASS3_TN; ++j) {
                 const int key = kt + tx + kRowGroup * j;
                 wkey[j] = key < k_end ? wk[key] : 0.f;
             }
 #pragma unroll
-            for (int i = 0; i < P3_TM; ++i) {
+            for (int i = 0; i < PASS3_TM; ++i) {
                 const int pos = p0 + ty + kRowGroups * i;
 #pragma unroll
-                for (int j = 0; j < P3_TN; ++j) {
+                for (int j = 0; j < PASS3_TN; ++j) {
                     const int key = kt + tx + kRowGroup * j;
-                    As[(ty + kRowGroups * i) * P3_ASTRIDE + tx + kRowGroup * j] = key <= pos ? a[i][j] * wkey[j] : 0.f;
+                    As[(ty + kRowGroups * i) * PASS3_ASTRIDE + tx + kRowGroup * j] = key <= pos ? a[i][j] * wkey[j] : 0.f;
                 }
             }
-            for (int idx = static_cast<int>(threadIdx.x); idx < P3_BK * DP; idx += kThreads) {
+            for (int idx = static_cast<int>(threadIdx.x); idx < PASS3_BK * DP; idx += kThreads) {
                 const int kr = idx / DP, col = idx % DP;
                 const int key = kt + kr;
                 float val = 0.f;
@@ -679,21 +679,21 @@ __global__ void __launch_bounds__(kThreads, OutTile<DP>::MIN_BLOCKS)
             }
             __syncthreads();
             // num += A [V], den += A 1, this key tile summed apart first            eq:2.chunk eq:P4
-            float part[P3_TM][T::TD];
-            float dpart[P3_TM];
+            float part[PASS3_TM][T::TD];
+            float dpart[PASS3_TM];
 #pragma unroll
-            for (int i = 0; i < P3_TM; ++i) {
+            for (int i = 0; i < PASS3_TM; ++i) {
                 dpart[i] = 0.f;
 #pragma unroll
                 for (int e = 0; e < T::TD; ++e) part[i][e] = 0.f;
             }
-            for (int jj = 0; jj < P3_BK; jj += 4) {
-                float4 ap[P3_TM];
+            for (int jj = 0; jj < PASS3_BK; jj += 4) {
+                float4 ap[PASS3_TM];
 #pragma unroll
-                for (int i = 0; i < P3_TM; ++i)
-                    ap[i] = *reinterpret_cast<const float4*>(&As[(ty + kRowGroups * i) * P3_ASTRIDE + jj]);
+                for (int i = 0; i < PASS3_TM; ++i)
+                    ap[i] = *reinterpret_cast<const float4*>(&As[(ty + kRowGroups * i) * PASS3_ASTRIDE + jj]);
 #pragma unroll
-                for (int i = 0; i < P3_TM; ++i) dpart[i] += (ap[i].x + ap[i].y) + (ap[i].z + ap[i].w);
+                for (int i = 0; i < PASS3_TM; ++i) dpart[i] += (ap[i].x + ap[i].y) + (ap[i].z + ap[i].w);
 #pragma unroll
                 for (int t = 0; t < 4; ++t) {
 #pragma unroll
@@ -701,7 +701,7 @@ __global__ void __launch_bounds__(kThreads, OutTile<DP>::MIN_BLOCKS)
                         const float4 vb =
                             *reinterpret_cast<const float4*>(&Vs[(jj + t) * T::V_STRIDE + 64 * g + 4 * tx]);
 #pragma unroll
-                        for (int i = 0; i < P3_TM; ++i) {
+                        for (int i = 0; i < PASS3_TM; ++i) {
                             const float av = t == 0 ? ap[i].x : t == 1 ? ap[i].y : t == 2 ? ap[i].z : ap[i].w;
                             part[i][4 * g + 0] = fmaf(av, vb.x, part[i][4 * g + 0]);
                             part[i][4 * g + 1] = fmaf(av, vb.y, part[i][4 * g + 1]);
@@ -712,7 +712,7 @@ __global__ void __launch_bounds__(kThreads, OutTile<DP>::MIN_BLOCKS)
                 }
             }
 #pragma unroll
-            for (int i = 0; i < P3_TM; ++i) {
+            for (int i = 0; i < PASS3_TM; ++i) {
                 den[i] += dpart[i];
 #pragma unroll
                 for (int e = 0; e < T::TD; ++e) num[i][e] += part[i][e];
@@ -722,7 +722,7 @@ __global__ void __launch_bounds__(kThreads, OutTile<DP>::MIN_BLOCKS)
 
     // o_i = num_i / den_i                                                                   eq:P4
 #pragma unroll
-    for (int i = 0; i < P3_TM; ++i) {
+    for (int i = 0; i < PASS3_TM; ++i) {
         const int row = ty + kRowGroups * i;
         if (row < lo || row >= hi) continue;
         float* const orow = o + (q_first + row) * d;
@@ -827,10 +827,10 @@ void launch_linear_passes(const float* fq, const float* fk, const float* wk, con
                                            static_cast<int>(StateTile<DP>::SMEM_BYTES)));
     IDATTN_CUDA_CHECK(cudaFuncSetAttribute(p3, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            static_cast<int>(OutTile<DP>::SMEM_BYTES)));
-    const int r_tiles = (rf + P1_ROWS - 1) / P1_ROWS;
+    const int r_tiles = (rf + PASS1_ROWS - 1) / PASS1_ROWS;
     const long long slot = static_cast<long long>(rf) * (d + 1);
-    const int tiles_per_chunk = (chunk + P3_BQ - 1) / P3_BQ;
-    const long long p3_blocks = causal ? static_cast<long long>(n_chunks) * tiles_per_chunk : (nq + P3_BQ - 1) / P3_BQ;
+    const int tiles_per_chunk = (chunk + PASS3_BQ - 1) / PASS3_BQ;
+    const long long p3_blocks = causal ? static_cast<long long>(n_chunks) * tiles_per_chunk : (nq + PASS3_BQ - 1) / PASS3_BQ;
     if (static_cast<long long>(r_tiles) * n_chunks > INT_MAX || p3_blocks > INT_MAX)
         throw Error("chunked_linear_attention_device: too many chunks (" + std::to_string(n_chunks) +
                     ") for one launch; use a larger chunk");

@@ -123,4 +123,27 @@ BOOST_AUTO_TEST_CASE(write_all_is_all_or_none) {
     BOOST_TEST(others(dir, {"a.npy", "b.npy"}).empty());
 }
 
+// Ctrl-C while the CLI writes: the temporary is removed, the previous file is
+// untouched and the process ends as SIGINT would have (status 130 in a shell).
+// The output (512 MiB of S4D-free Fourier states) takes long enough to write
+// that the shell catches its temporary on disk and interrupts it there.
+BOOST_AUTO_TEST_CASE(sigint_during_a_write_leaves_the_previous_file_and_no_temporary) {
+    const auto dir = idattn::test::temp_dir("npysigint");
+    const std::vector<double> z(2048 * 8, 0.5), old(6, 7.0);
+    npy::write(dir + "/z.npy", z.data(), {2048, 8});
+    npy::write(dir + "/o.npy", old.data(), {2, 3});
+    const std::string script =
+        "cd " + dir + "; " + idattn::test::cli_path() +
+        " ssm --basis fourier --L 2048 --alpha 0.1 --z z.npy --out o.npy & pid=$!; "
+        "while ! ls o.npy.tmp-* >/dev/null 2>&1; do kill -0 $pid 2>/dev/null || break; sleep 0.001; done; "
+        "if ls o.npy.tmp-* >/dev/null 2>&1; then echo caught; fi; kill -INT $pid 2>/dev/null; wait $pid; "
+        "echo status=$?";
+    const auto r = idattn::test::run_shell(script);
+    BOOST_TEST_REQUIRE(has(r.output, "caught"), "the write finished before the shell saw its temporary: " << r.output);
+    BOOST_TEST(has(r.output, "status=130"), r.output);
+    const auto kept = npy::read(dir + "/o.npy", "o");
+    BOOST_TEST((kept.shape == std::vector<std::size_t>{2, 3} && kept.data == old), "the previous o.npy changed");
+    BOOST_TEST(others(dir, {"z.npy", "o.npy"}).empty(), "a temporary was left behind");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
