@@ -12,6 +12,7 @@
 #include "core/validate.hpp"
 #include "ref/05-learned-layer/layer.hpp"
 #include "ref/05-learned-layer/layer_maps.hpp"
+#include "ref/05-learned-layer/layer_paths.hpp"
 
 namespace idattn::ref {
 
@@ -19,46 +20,12 @@ namespace {
 
 using cd = std::complex<double>;
 
-// One path from x to a per-head input of the core: x W, then the steps named.
-enum class Stage { Conv, Rope, Xi, Norm };
-struct PathSpec {
-    std::string w;            // projection, e.g. "W_k"
-    std::string conv;         // short convolution (eq:5.conv), or empty
-    bool rope = false;        // eq:5.rope
-    bool xi = false;          // eq:P10
-    std::string gain, bias;   // N+b (eq:P12), or empty
-};
-
-// The paths of each cell of the cube (design/layer.md): query, key-like (k or a)
-// and value-like (v or b). No query path: the readout uses c_read.
-struct Cell {
-    std::optional<PathSpec> q;
-    PathSpec key, val;
-};
-
-Cell cell(LayerVariant v, bool rope) {
-    switch (v) {
-        case LayerVariant::Full:
-        case LayerVariant::NoRope:
-            return {PathSpec{"W_q", "conv_q", rope, true, "", ""}, PathSpec{"W_k", "conv_k", rope, true, "g_k", "b_k"},
-                    PathSpec{"W_v", "", false, false, "g_v", "b_v"}};
-        case LayerVariant::DualKv:
-            return {std::nullopt, PathSpec{"W_k", "conv_k", rope, true, "g_k", "b_k"},
-                    PathSpec{"W_v", "", false, false, "g_v", "b_v"}};
-        case LayerVariant::Single:
-            return {PathSpec{"W_q", "conv_q", rope, true, "", ""}, PathSpec{"W_a", "conv_a", rope, false, "g_a", "b_a"},
-                    PathSpec{"W_b", "conv_b", false, false, "g_b", "b_b"}};
-        case LayerVariant::S4d:
-            return {std::nullopt, PathSpec{"W_a", "conv_a", rope, false, "g_a", "b_a"},
-                    PathSpec{"W_b", "conv_b", false, false, "g_b", "b_b"}};
-        case LayerVariant::Softmax:  // eq:5.softmax: q, k with RoPE, v plain; no convolution, no norm
-            return {PathSpec{"W_q", "", rope, false, "", ""}, PathSpec{"W_k", "", rope, false, "", ""},
-                    PathSpec{"W_v", "", false, false, "", ""}};
-    }
-    throw Error("layer: unknown variant");
-}
-
-LMat mat(const Arrays& a, const std::string& n) { return LMat(a.at(n)); }
+using paths::Cell;
+using paths::head_cols;
+using paths::mat;
+using paths::PathSpec;
+using paths::PathTape;
+using paths::Stage;
 
 // Adds into g[n] what f accumulates into a zero matrix of g[n]'s shape.
 template <class F>
@@ -66,36 +33,6 @@ void accumulate(Arrays& g, const std::string& n, F&& f) {
     LMat tmp = xt::zeros<double>(g.at(n).shape());
     f(tmp);
     g.at(n) += tmp;
-}
-
-LMat head_cols(const LMat& a, std::size_t h, std::size_t w) {
-    return xt::view(a, xt::all(), xt::range(h * w, (h + 1) * w));
-}
-
-// The forward of one path, keeping the input of every stage for the backward.
-struct PathTape {
-    std::vector<Stage> stages;
-    std::vector<LMat> inputs;  // inputs[i] is the input of stages[i]
-    LMat out;
-};
-
-PathTape path_forward(const PathSpec& s, const LayerParams& p, const LMat& x, RopeOrder order) {
-    PathTape tape;
-    LMat cur = maps::linear(x, mat(p.arrays, s.w));
-    auto push = [&](Stage st, LMat next) {
-        tape.stages.push_back(st);
-        tape.inputs.push_back(std::move(cur));
-        cur = std::move(next);
-    };
-    const std::size_t H = p.heads;
-    if (!s.conv.empty()) push(Stage::Conv, maps::short_conv(cur, mat(p.arrays, s.conv)));
-    const bool rope_first = order == RopeOrder::BeforeFeatureMap;
-    if (s.rope && rope_first) push(Stage::Rope, maps::rope(cur, H, false));
-    if (s.xi) push(Stage::Xi, maps::feature_map(cur, H));
-    if (s.rope && !rope_first) push(Stage::Rope, maps::rope(cur, H, false));
-    if (!s.gain.empty()) push(Stage::Norm, maps::norm_bias(cur, mat(p.arrays, s.gain), mat(p.arrays, s.bias)));
-    tape.out = std::move(cur);
-    return tape;
 }
 
 // The backward of one path for gy = dL/d(out): adds the parameters' gradients
@@ -169,11 +106,11 @@ LMat softmax_probs(const LMat& q, const LMat& kk) {
 
 SequenceTape sequence_forward(LayerVariant v, const LayerParams& p, const LayerDims& k, const LMat& x,
                               const LayerOptions& opt) {
-    const Cell c = cell(v, opt.rope);
+    const Cell c = paths::cell(v, opt.rope);
     const std::size_t N = x.shape(0);
     const RopeOrder ro = opt.rope_order;
-    SequenceTape st{c.q ? std::optional<PathTape>(path_forward(*c.q, p, x, ro)) : std::nullopt,
-                    path_forward(c.key, p, x, ro), path_forward(c.val, p, x, ro),
+    SequenceTape st{c.q ? std::optional<PathTape>(paths::path_forward(*c.q, p, x, ro)) : std::nullopt,
+                    paths::path_forward(c.key, p, x, ro), paths::path_forward(c.val, p, x, ro),
                     LMat(xt::zeros<double>({N, k.H * k.d})), LMat(), LMat(), LMat()};
     for (std::size_t h = 0; h < k.H; ++h) {
         LMat oh;
@@ -245,7 +182,7 @@ void set_head_cols(LMat& a, std::size_t h, std::size_t w, const LMat& cols) {
 // The backward of one sequence: returns dL/dx and adds into g.
 LMat sequence_backward(LayerVariant v, const LayerParams& p, const LayerDims& k, const LMat& x, const LMat& dy,
                        const LayerOptions& opt, Arrays& g) {
-    const Cell c = cell(v, opt.rope);
+    const Cell c = paths::cell(v, opt.rope);
     const SequenceTape st = sequence_forward(v, p, k, x, opt);
     const std::size_t N = x.shape(0);
     LMat gx = xt::zeros<double>(x.shape());

@@ -104,13 +104,13 @@ CMat previous_state(const CoreParams& cp, const LMat& z, std::size_t t, const CM
     return prev;
 }
 
-// The recurrence token by token (eq:5.ssm), each token read out by read(t, X_t, out).
+// The recurrence token by token from the state x (eq:5.ssm), each token read out
+// by read(t, X_t, out); x is left at the last token's state.
 template <class Read>
-LMat recurrence_then_readout(const CoreParams& cp, const LMat& f, const LMat& z, Read&& read) {
+LMat recurrence_then_readout(const CoreParams& cp, const LMat& f, const LMat& z, CMat& x, Read&& read) {
     require_core_shapes(cp, f, z);
     const std::size_t N = z.shape(0), R = f.shape(1);
     LMat out(xt::zeros<double>({N, z.shape(1) - R}));
-    CMat x = cmat(cp.lambda.size(), z.shape(1));
     for (std::size_t t = 0; t < N; ++t) {
         step(cp, z, t, x);
         read(t, x, out);
@@ -144,17 +144,28 @@ CStates core_states_lambda_division(const CoreParams& cp, const LMat& z, std::si
     return xs;
 }
 
-LMat core_forward_recurrence(const CoreParams& cp, const LMat& f, const LMat& z) {
-    return recurrence_then_readout(cp, f, z, [&](std::size_t t, const CMat& x, LMat& out) {
-        readout(cp, f, t, x, out);  // eq:5.C, eq:P13
+LMat core_forward_from(const CoreParams& cp, const LMat& f, const LMat& z, CMat& x, bool folded) {
+    if (x.shape(0) != cp.lambda.size() || x.shape(1) != z.shape(1))
+        throw Error("core: the state X has shape " + shape_str({x.shape(0), x.shape(1)}) + " but expected (" +
+                    std::to_string(cp.lambda.size()) + ", " + std::to_string(z.shape(1)) + ") = (M, R + d)");
+    if (!folded)
+        return recurrence_then_readout(cp, f, z, x, [&](std::size_t t, const CMat& xt_, LMat& out) {
+            readout(cp, f, t, xt_, out);  // eq:5.C, eq:P13
+        });
+    const CMat g = fold(cp.c);
+    return recurrence_then_readout(cp, f, z, x, [&](std::size_t t, const CMat& xt_, LMat& out) {
+        readout_folded(g, f, t, xt_, out);  // eq:5.fold
     });
 }
 
+LMat core_forward_recurrence(const CoreParams& cp, const LMat& f, const LMat& z) {
+    CMat x = cmat(cp.lambda.size(), z.shape(1));
+    return core_forward_from(cp, f, z, x, false);
+}
+
 LMat core_forward_folded(const CoreParams& cp, const LMat& f, const LMat& z) {
-    const CMat g = fold(cp.c);
-    return recurrence_then_readout(cp, f, z, [&](std::size_t t, const CMat& x, LMat& out) {
-        readout_folded(g, f, t, x, out);  // eq:5.fold
-    });
+    CMat x = cmat(cp.lambda.size(), z.shape(1));
+    return core_forward_from(cp, f, z, x, true);
 }
 
 LMat core_forward_chunked(const CoreParams& cp, const LMat& f, const LMat& z, std::size_t chunk) {

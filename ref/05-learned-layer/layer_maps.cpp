@@ -51,14 +51,14 @@ LMat short_conv_backward(const LMat& x, const LMat& conv, const LMat& gy, LMat& 
     return gx;
 }
 
-LMat rope(const LMat& x, std::size_t H, bool inverse) {
+LMat rope(const LMat& x, std::size_t H, bool inverse, std::size_t offset) {
     const std::size_t N = x.shape(0), w = x.shape(1) / H, half = w / 2;
     LMat y = x;
     for (std::size_t t = 0; t < N; ++t)
         for (std::size_t h = 0; h < H; ++h)
             for (std::size_t i = 0; i < half; ++i) {
                 // theta = t * 10000^(-2i/w); the pair (i, i + w/2) rotates by theta     eq:5.rope
-                const double theta = double(t) * std::pow(10000.0, -2.0 * double(i) / double(w));
+                const double theta = double(offset + t) * std::pow(10000.0, -2.0 * double(i) / double(w));
                 const double c = std::cos(theta), s = inverse ? -std::sin(theta) : std::sin(theta);
                 const double u1 = x(t, h * w + i), u2 = x(t, h * w + i + half);
                 y(t, h * w + i) = u1 * c - u2 * s;

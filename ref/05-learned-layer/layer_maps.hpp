@@ -22,9 +22,10 @@ LMat short_conv(const LMat& x, const LMat& conv);
 LMat short_conv_backward(const LMat& x, const LMat& conv, const LMat& gy, LMat& gconv);
 
 // eq:5.rope  rotate-half RoPE on each head's w channels (w even), angle
-// t * 10000^(-2i/w) for the pair (i, i + w/2). inverse = the rotation by -angle,
-// which is also the backward (a rotation's transpose is its inverse).
-LMat rope(const LMat& x, std::size_t H, bool inverse);
+// t * 10000^(-2i/w) for the pair (i, i + w/2), row n at position t = offset + n.
+// inverse = the rotation by -angle, which is also the backward (a rotation's
+// transpose is its inverse).
+LMat rope(const LMat& x, std::size_t H, bool inverse, std::size_t offset = 0);
 
 // SiLU(u) = u sigma(u) and its derivative.
 double silu(double u);
