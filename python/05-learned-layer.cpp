@@ -11,41 +11,9 @@
 
 namespace idattn::py_bind {
 
-namespace {
-
-api::TensorMap params_from(const py::dict& d) {
-    api::TensorMap m;
-    for (const auto& [key, value] : d) {
-        const std::string name = py::cast<std::string>(py::str(key));
-        if (name == "heads") {
-            const py::array a = py::array::ensure(value);
-            if (!a || a.ndim() != 0 || (a.dtype().kind() != 'i' && a.dtype().kind() != 'u'))
-                throw Error("layer: 'heads' must be an int (or a 0-d integer array) holding H");
-            HostTensor h;
-            h.dtype = "int64";
-            h.data = {py::cast<double>(a.attr("item")())};
-            m.emplace(name, h);
-            continue;
-        }
-        m.emplace(name, from_numpy("'" + name + "'", py::array::ensure(value)));
-    }
-    return m;
-}
-
-py::dict tensors_to_dict(const api::TensorMap& m) {
-    py::dict d;
-    for (const auto& [name, t] : m) {
-        if (t.dtype == "int64" && t.shape.empty())
-            d[py::str(name)] = py::int_(static_cast<long long>(t.data[0]));
-        else
-            d[py::str(name)] = to_numpy(t);
-    }
-    return d;
-}
-
-api::LayerSettings settings(const std::string& variant, const py::object& rope, const std::string& rope_order,
-                            const std::string& form, std::size_t chunk, const std::string& backward,
-                            std::size_t checkpoint) {
+api::LayerSettings layer_settings(const std::string& variant, const py::object& rope, const std::string& rope_order,
+                                  const std::string& form, std::size_t chunk, const std::string& backward,
+                                  std::size_t checkpoint) {
     api::LayerSettings s;
     s.variant = ref::parse_layer_variant(variant);
     if (!rope.is_none()) s.rope = rope.cast<bool>();
@@ -57,15 +25,13 @@ api::LayerSettings settings(const std::string& variant, const py::object& rope, 
     return s;
 }
 
-}  // namespace
-
 void bind_05_learned_layer(py::module_& m) {
     m.def(
         "layer_forward",
         [](const py::dict& params, const py::array& x, const std::string& variant, const py::object& rope,
            const std::string& rope_order, const std::string& form, std::size_t chunk) {
             return run_to_dict(api::layer_forward(params_from(params), from_numpy("x", x),
-                                                  settings(variant, rope, rope_order, form, chunk, "stored", 16)));
+                                                  layer_settings(variant, rope, rope_order, form, chunk, "stored", 16)));
         },
         py::arg("params"), py::arg("x"), py::arg("variant"), py::arg("rope") = py::none(),
         py::arg("rope_order") = "before-xi", py::arg("form") = "recurrence", py::arg("chunk") = 16,
@@ -78,7 +44,7 @@ void bind_05_learned_layer(py::module_& m) {
            std::size_t checkpoint) {
             const api::LayerGradRun run =
                 api::layer_backward(params_from(params), from_numpy("x", x), from_numpy("dy", dy),
-                                    settings(variant, rope, rope_order, "recurrence", 16, backward, checkpoint));
+                                    layer_settings(variant, rope, rope_order, "recurrence", 16, backward, checkpoint));
             py::dict d;
             d["grads"] = tensors_to_dict(run.grads);
             d["backend"] = run.backend;

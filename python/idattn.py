@@ -154,3 +154,38 @@ def layer_backward(params, x, dy, variant, rope=None, rope_order="before-xi", ba
     backward 'stored' or 'lambda-division' with a checkpoint every `checkpoint` tokens (eq:5.lambda-div)."""
     run = _result(_idattn.layer_backward(params, x, dy, variant, rope, rope_order, backward, checkpoint), True)
     return run if full else run["grads"]
+
+
+# ---- Chapter 6: decoding -------------------------------------------------------
+
+class Decoder:
+    """Decoding with chapter 5's layer (chapter 6): prefill(x, chunk) for a prompt (N, D) (eq:6.prefill),
+    then step(x_t) per token (eq:6.step), from a state of fixed size (eq:6.state) or, for 'softmax', a
+    growing KV cache (eq:6.cache). readout 'explicit' (C X_t) or 'folded' (G = C^H C), eq:6.cost."""
+
+    def __init__(self, params, variant, rope=None, rope_order="before-xi", readout="explicit"):
+        self._d = _idattn.Decoder(params, variant, rope, rope_order, readout)
+
+    def prefill(self, x, chunk=64):
+        y = self._d.prefill(x, chunk)
+        for note in self._d.notes:
+            warnings.warn(note, stacklevel=2)
+        return y
+
+    def step(self, x):
+        return self._d.step(x)
+
+    @property
+    def position(self):
+        return self._d.position
+
+    @property
+    def state_floats(self):
+        return self._d.state_floats
+
+    def state(self):
+        """The state: 'position'; 'X' complex (H, M, R + d) and the convolution windows, or the KV cache."""
+        s = self._d.state()
+        if "X" in s:
+            s["X"] = _complex(s["X"])
+        return s

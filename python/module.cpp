@@ -44,6 +44,36 @@ py::array to_numpy(const HostTensor& t) {
     return std::move(out);
 }
 
+api::TensorMap params_from(const py::dict& d) {
+    api::TensorMap m;
+    for (const auto& [key, value] : d) {
+        const std::string name = py::cast<std::string>(py::str(key));
+        if (name == "heads") {
+            const py::array a = py::array::ensure(value);
+            if (!a || a.ndim() != 0 || (a.dtype().kind() != 'i' && a.dtype().kind() != 'u'))
+                throw Error("layer: 'heads' must be an int (or a 0-d integer array) holding H");
+            HostTensor h;
+            h.dtype = "int64";
+            h.data = {py::cast<double>(a.attr("item")())};
+            m.emplace(name, h);
+            continue;
+        }
+        m.emplace(name, from_numpy("'" + name + "'", py::array::ensure(value)));
+    }
+    return m;
+}
+
+py::dict tensors_to_dict(const api::TensorMap& m) {
+    py::dict d;
+    for (const auto& [name, t] : m) {
+        if (t.dtype == "int64" && t.shape.empty())
+            d[py::str(name)] = py::int_(static_cast<long long>(t.data[0]));
+        else
+            d[py::str(name)] = to_numpy(t);
+    }
+    return d;
+}
+
 py::dict run_to_dict(const api::Run& run) {
     py::dict d;
     d["out"] = to_numpy(run.out);

@@ -109,8 +109,9 @@ SequenceTape sequence_forward(LayerVariant v, const LayerParams& p, const LayerD
     const Cell c = paths::cell(v, opt.rope);
     const std::size_t N = x.shape(0);
     const RopeOrder ro = opt.rope_order;
-    SequenceTape st{c.q ? std::optional<PathTape>(paths::path_forward(*c.q, p, x, ro)) : std::nullopt,
-                    paths::path_forward(c.key, p, x, ro), paths::path_forward(c.val, p, x, ro),
+    const paths::Matrices w = paths::matrices(p);
+    SequenceTape st{c.q ? std::optional<PathTape>(paths::path_forward(*c.q, w, p.heads, x, ro)) : std::nullopt,
+                    paths::path_forward(c.key, w, p.heads, x, ro), paths::path_forward(c.val, w, p.heads, x, ro),
                     LMat(xt::zeros<double>({N, k.H * k.d})), LMat(), LMat(), LMat()};
     for (std::size_t h = 0; h < k.H; ++h) {
         LMat oh;

@@ -152,10 +152,13 @@ LMat core_forward_recurrence(const CoreParams& cp, const LMat& f, const LMat& z)
 LMat core_forward_folded(const CoreParams& cp, const LMat& f, const LMat& z);      // eq:5.fold
 LMat core_forward_chunked(const CoreParams& cp, const LMat& f, const LMat& z, std::size_t chunk);  // eq:5.1
 LMat core_forward(const CoreParams& cp, const LMat& f, const LMat& z, const LayerOptions& opt);
+// G = C^H C (M, M), Hermitian: the folded readout's matrix (eq:5.fold).
+CMat fold_readout(const CMat& c);
 // The core over a run of tokens that continues from the state X (M, R + d), which
 // it leaves at the run's last state (eq:5.ssm): the explicit readout (eq:5.C,
-// eq:P13) or the folded one (eq:5.fold). Chapter 6's decode step is a run of one.
-LMat core_forward_from(const CoreParams& cp, const LMat& f, const LMat& z, CMat& X, bool folded);
+// eq:P13) when g is null, else the folded one (eq:5.fold) with g = fold_readout(C).
+// Chapter 6's decode step is a run of one.
+LMat core_forward_from(const CoreParams& cp, const LMat& f, const LMat& z, CMat& X, const CMat* g);
 
 // The states X_t (N, M, R + d) of eq:5.ssm, every t.
 CStates core_states(const CoreParams& cp, const LMat& z);

@@ -43,8 +43,10 @@ void readout(const CoreParams& cp, const LMat& f, std::size_t t, const CMat& x, 
     }
 }
 
+}  // namespace
+
 // G = C^H C (M, M), Hermitian     eq:5.fold
-CMat fold(const CMat& c) {
+CMat fold_readout(const CMat& c) {
     const std::size_t M = c.shape(0);
     CMat g = cmat(M, M);
     for (std::size_t i = 0; i < M; ++i)
@@ -52,6 +54,8 @@ CMat fold(const CMat& c) {
             for (std::size_t m = 0; m < M; ++m) g(i, j) += std::conj(c(m, i)) * c(m, j);
     return g;
 }
+
+namespace {
 
 // The folded readout of one token: kappa = X^k f_t, beta = G kappa,
 // o_j = Re sum_n conj(beta_n) X^v[n, j]     eq:5.fold
@@ -144,35 +148,35 @@ CStates core_states_lambda_division(const CoreParams& cp, const LMat& z, std::si
     return xs;
 }
 
-LMat core_forward_from(const CoreParams& cp, const LMat& f, const LMat& z, CMat& x, bool folded) {
+LMat core_forward_from(const CoreParams& cp, const LMat& f, const LMat& z, CMat& x, const CMat* g) {
     if (x.shape(0) != cp.lambda.size() || x.shape(1) != z.shape(1))
         throw Error("core: the state X has shape " + shape_str({x.shape(0), x.shape(1)}) + " but expected (" +
                     std::to_string(cp.lambda.size()) + ", " + std::to_string(z.shape(1)) + ") = (M, R + d)");
-    if (!folded)
+    if (!g)
         return recurrence_then_readout(cp, f, z, x, [&](std::size_t t, const CMat& xt_, LMat& out) {
             readout(cp, f, t, xt_, out);  // eq:5.C, eq:P13
         });
-    const CMat g = fold(cp.c);
     return recurrence_then_readout(cp, f, z, x, [&](std::size_t t, const CMat& xt_, LMat& out) {
-        readout_folded(g, f, t, xt_, out);  // eq:5.fold
+        readout_folded(*g, f, t, xt_, out);  // eq:5.fold
     });
 }
 
 LMat core_forward_recurrence(const CoreParams& cp, const LMat& f, const LMat& z) {
     CMat x = cmat(cp.lambda.size(), z.shape(1));
-    return core_forward_from(cp, f, z, x, false);
+    return core_forward_from(cp, f, z, x, nullptr);
 }
 
 LMat core_forward_folded(const CoreParams& cp, const LMat& f, const LMat& z) {
     CMat x = cmat(cp.lambda.size(), z.shape(1));
-    return core_forward_from(cp, f, z, x, true);
+    const CMat g = fold_readout(cp.c);
+    return core_forward_from(cp, f, z, x, &g);
 }
 
 LMat core_forward_chunked(const CoreParams& cp, const LMat& f, const LMat& z, std::size_t chunk) {
     require_core_shapes(cp, f, z);
     if (chunk == 0) throw Error("core_forward_chunked: the chunk length must be >= 1, got 0");
     const std::size_t N = z.shape(0), M = cp.lambda.size(), P = z.shape(1), R = f.shape(1), d = P - R;
-    const CMat g = fold(cp.c);
+    const CMat g = fold_readout(cp.c);
     // Lambda_m^k = exp(k log Lambda_m) for k = 0..min(chunk, N) (chapter 4's lambda_power), tabulated
     // once with the logarithm taken once per mode: glibc's complex log is slow near |z| = 1.
     const std::size_t kmax = std::min(chunk, N);

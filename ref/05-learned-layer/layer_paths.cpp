@@ -57,22 +57,29 @@ LMat next_history(const LMat* history, const LMat& projected) {
     return xt::view(joined, xt::range(joined.shape(0) - 3, joined.shape(0)), xt::all());
 }
 
-PathTape path_forward(const PathSpec& s, const LayerParams& p, const LMat& x, RopeOrder order, PathStart start) {
+Matrices matrices(const LayerParams& p) {
+    Matrices m;
+    for (const auto& [n, a] : p.arrays)
+        if (a.dimension() == 2) m.emplace(n, LMat(a));
+    return m;
+}
+
+PathTape path_forward(const PathSpec& s, const Matrices& w, std::size_t H, const LMat& x, RopeOrder order,
+                      PathStart start) {
     PathTape tape;
-    tape.projected = maps::linear(x, mat(p.arrays, s.w));
+    tape.projected = maps::linear(x, w.at(s.w));
     LMat cur = tape.projected;
     auto push = [&](Stage st, LMat next) {
         tape.stages.push_back(st);
         tape.inputs.push_back(std::move(cur));
         cur = std::move(next);
     };
-    const std::size_t H = p.heads;
-    if (!s.conv.empty()) push(Stage::Conv, conv_after(cur, mat(p.arrays, s.conv), start.history));
+    if (!s.conv.empty()) push(Stage::Conv, conv_after(cur, w.at(s.conv), start.history));
     const bool rope_first = order == RopeOrder::BeforeFeatureMap;
     if (s.rope && rope_first) push(Stage::Rope, maps::rope(cur, H, false, start.position));
     if (s.xi) push(Stage::Xi, maps::feature_map(cur, H));
     if (s.rope && !rope_first) push(Stage::Rope, maps::rope(cur, H, false, start.position));
-    if (!s.gain.empty()) push(Stage::Norm, maps::norm_bias(cur, mat(p.arrays, s.gain), mat(p.arrays, s.bias)));
+    if (!s.gain.empty()) push(Stage::Norm, maps::norm_bias(cur, w.at(s.gain), w.at(s.bias)));
     tape.out = std::move(cur);
     return tape;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,7 +48,10 @@ struct PathTape {
     LMat out;                  // (n, H*w)
     LMat projected;            // (n, H*w) x W
 };
-PathTape path_forward(const PathSpec& s, const LayerParams& p, const LMat& x, RopeOrder order,
+using Matrices = std::map<std::string, LMat>;
+// Every 2-D parameter array as an LMat, copied once (a path reads them per run).
+Matrices matrices(const LayerParams& p);
+PathTape path_forward(const PathSpec& s, const Matrices& w, std::size_t H, const LMat& x, RopeOrder order,
                       PathStart start = {});
 
 // The last 3 rows of [history; projected] (zeros before t = 0): the history of the next run.

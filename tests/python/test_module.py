@@ -346,6 +346,30 @@ def chapter5_errors_name_the_array():
 
 
 @test
+def chapter6_decoder_equals_the_parallel_forward():  # eq:6.step eq:6.prefill eq:6.state eq:6.cache
+    rng = np.random.default_rng(6)
+    for variant in ("full", "s4d", "softmax"):
+        p = idattn.layer_init(variant, D=6, H=2, R=4, d=3, M=5, seed=2)
+        x = rng.standard_normal((15, 6))
+        y = idattn.layer_forward(p, x, variant)
+        for readout in ("explicit", "folded"):
+            dec = idattn.Decoder(p, variant, readout=readout)
+            out = [dec.prefill(x[:5], chunk=2)] + [dec.step(x[t])[None] for t in range(5, 15)]
+            assert np.abs(np.concatenate(out) - y).max() <= 1e-12 * np.abs(y).max(), (variant, readout)
+            assert dec.position == 15
+            s = dec.state()
+            assert s["position"] == 15
+            if variant == "softmax":
+                assert s["k_cache"].shape == (15, 8) and dec.state_floats == 15 * 2 * (4 + 3)
+            else:
+                assert s["X"].shape == (2, 5, 7) and s["X"].dtype == np.complex128
+    dec = idattn.Decoder(idattn.layer_init("s4d", 6, 2, 4, 3, 5), "s4d")
+    _expect_error(lambda: dec.step(np.ones(7)), "x has shape (1, 7) but expected (n, 6)")
+    _expect_error(lambda: idattn.Decoder(p, "full"), "the parameter array")
+    _expect_error(lambda: idattn.Decoder(p, "softmax", readout="sideways"), "unknown readout 'sideways'")
+
+
+@test
 def absurd_sizes_raise_value_error_naming_the_argument():
     # The reliability review's interpreter crashes (SIGSEGV) and allocator texts:
     # now a ValueError naming the count and the memory it would need.
