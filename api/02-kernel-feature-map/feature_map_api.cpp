@@ -5,6 +5,7 @@
 #include "fast/02-kernel-feature-map/feature_map.hpp"
 #include "fast/common/device.hpp"
 #include "ref/01-softmax-attention/softmax_attention.hpp"
+#include "ref/02-kernel-feature-map/linear_attention.hpp"
 #include "core/error.hpp"
 #include "core/validate.hpp"
 #include "api/common/convert.hpp"

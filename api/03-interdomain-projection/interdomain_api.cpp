@@ -9,6 +9,7 @@
 #include "api/02-kernel-feature-map/feature_map_api.hpp"
 #include "fast/common/device.hpp"
 #include "ref/01-softmax-attention/softmax_attention.hpp"
+#include "ref/03-interdomain-projection/interdomain.hpp"
 #include "core/error.hpp"
 #include "core/validate.hpp"
 #include "api/common/convert.hpp"

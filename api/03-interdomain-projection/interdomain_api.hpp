@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "ref/02-kernel-feature-map/feature_map.hpp"
-#include "ref/03-interdomain-projection/interdomain.hpp"
+#include "ref/03-interdomain-projection/bases.hpp"
 #include "api/common/dispatch.hpp"
 
 namespace idattn::api {

@@ -15,6 +15,7 @@
 
 #include "bench/common/bench_cli.hpp"
 #include "ref/02-kernel-feature-map/feature_map.hpp"
+#include "ref/02-kernel-feature-map/linear_attention.hpp"
 
 int main(int argc, char** argv) {
     using namespace idattn::ref;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bench/common/bench_cli.hpp"
+#include "ref/03-interdomain-projection/bases.hpp"
 #include "ref/03-interdomain-projection/interdomain.hpp"
 
 int main(int argc, char** argv) {

@@ -1,7 +1,8 @@
 // Chapter 2, fast backend (CUDA, float32): the kernel feature map (eq:P3,
 // eq:2.1 to eq:2.4) and chunked linear attention (eq:P4 in the form eq:2.chunk).
 // Host-side interface, includable without the CUDA toolkit. The kernels and
-// their design notes are in feature_map.cu.
+// their design notes are in feature_map.cu (the feature map) and
+// linear_attention_chunked.cu (chunked linear attention).
 //
 // Status: verified on a GPU (NVIDIA H100 and H200, sm_90, 2026-11-26): every test
 // of tests/NN-*/fast_*.cpp passes there; compute-sanitizer memcheck, racecheck and

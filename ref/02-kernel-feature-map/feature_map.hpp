@@ -1,7 +1,8 @@
-// Chapter 2, exact reference: the kernel feature map (P3)-(P5) and linear
-// attention (P4). See chapters/02-kernel-feature-map.md; every function reads
-// like the chapter: literal loops, one formula per line, no tricks beyond the
-// exponent stabiliser the chapter derives.
+// Chapter 2, exact reference: the kernel feature map (P3)-(P5). See
+// chapters/02-kernel-feature-map.md; every function reads like the chapter:
+// literal loops, one formula per line, no tricks beyond the exponent
+// stabiliser the chapter derives. Linear attention (P4) on these features is
+// in linear_attention.hpp.
 //
 // A random feature map is a deterministic function of its input *and* of a
 // drawn matrix W (one frequency w_r per row). W is always passed in, so that
@@ -95,34 +96,5 @@ xt::xtensor<T, 2> feature_kernel_matrix(const xt::xtensor<T, 2>& fq, const xt::x
 // The kernel the taylor map reproduces exactly: 1 + t + t^2/2, t = q.k/sqrt(d) (eq:2.4).
 template <class T>
 xt::xtensor<T, 2> truncated_softmax_kernel_matrix(const xt::xtensor<T, 2>& q, const xt::xtensor<T, 2>& k);
-
-// ---- Linear attention (eq:P4) in the three forms of eq:2.5 -------------------
-// fq (Nq, R_f) query features, fk (N, R_f) key features, v (N, dv). Causal:
-// query i sits at position i + N - Nq and sees keys n <= i + N - Nq (the
-// alignment of chapter 1, eq:1.causal); needs Nq <= N.
-void check_linear_inputs(const std::string& what, const std::vector<std::size_t>& fq,
-                         const std::vector<std::size_t>& fk, const std::vector<std::size_t>& v, bool causal);
-
-// Masked quadratic form: o = rownorm(mask(F_q F_k^T)) V.
-template <class T>
-xt::xtensor<T, 2> linear_attention_quadratic(const xt::xtensor<T, 2>& fq, const xt::xtensor<T, 2>& fk,
-                                             const xt::xtensor<T, 2>& v, bool causal);
-// Recurrent form: S_n = S_{n-1} + xi(k_n) v_n^T, z_n = z_{n-1} + xi(k_n),
-// o_i = S^T xi(q_i) / z . xi(q_i) read at the query's position (eq:2.recurrence).
-template <class T>
-xt::xtensor<T, 2> linear_attention_recurrent(const xt::xtensor<T, 2>& fq, const xt::xtensor<T, 2>& fk,
-                                             const xt::xtensor<T, 2>& v, bool causal);
-// Chunked form, chunks of `chunk` >= 1 key positions: the state (S, z) of all
-// earlier chunks plus a masked quadratic product inside the chunk (eq:2.chunk).
-template <class T>
-xt::xtensor<T, 2> linear_attention_chunked(const xt::xtensor<T, 2>& fq, const xt::xtensor<T, 2>& fk,
-                                           const xt::xtensor<T, 2>& v, bool causal, std::size_t chunk);
-// The recurrent form on scaled features with the streaming-safe stabiliser
-// (eq:2.stream): the query's constant is dropped (it cancels), the key sums are
-// kept relative to the running maximum m of the key constants and rescaled by
-// exp(m - m') when it grows. Finite whenever the inputs are.
-template <class T>
-xt::xtensor<T, 2> linear_attention_recurrent_stable(const ScaledFeatures<T>& q, const ScaledFeatures<T>& k,
-                                                    const xt::xtensor<T, 2>& v, bool causal);
 
 }  // namespace idattn::ref

@@ -12,7 +12,7 @@
 
 #include <xtensor/xview.hpp>
 
-#include "ref/02-kernel-feature-map/feature_map.hpp"
+#include "ref/02-kernel-feature-map/linear_attention.hpp"
 #include "core/error.hpp"
 #include "core/validate.hpp"
 #include "ref/04-ssm-basis-recurrence/ssm.hpp"

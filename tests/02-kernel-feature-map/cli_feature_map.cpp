@@ -5,6 +5,7 @@
 
 #include "api/common/npy.hpp"
 #include "ref/02-kernel-feature-map/feature_map.hpp"
+#include "ref/02-kernel-feature-map/linear_attention.hpp"
 #include "tests/common/cli_runner.hpp"
 #include "tests/common/testutil.hpp"
 #include "tests/common/messages.hpp"

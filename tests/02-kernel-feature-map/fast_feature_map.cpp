@@ -18,6 +18,7 @@
 
 #include "fast/02-kernel-feature-map/feature_map.hpp"
 #include "ref/02-kernel-feature-map/feature_map.hpp"
+#include "ref/02-kernel-feature-map/linear_attention.hpp"
 #include "core/error.hpp"
 #include "tests/common/testutil.hpp"
 

@@ -11,6 +11,7 @@
 #include <xtensor/xview.hpp>
 
 #include "ref/02-kernel-feature-map/feature_map.hpp"
+#include "ref/02-kernel-feature-map/linear_attention.hpp"
 #include "tests/common/testutil.hpp"
 
 using namespace idattn::ref;

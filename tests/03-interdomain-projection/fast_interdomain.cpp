@@ -15,6 +15,7 @@
 
 #include "fast/03-interdomain-projection/interdomain.hpp"
 #include "ref/02-kernel-feature-map/feature_map.hpp"
+#include "ref/03-interdomain-projection/bases.hpp"
 #include "ref/03-interdomain-projection/interdomain.hpp"
 #include "core/error.hpp"
 #include "tests/common/testutil.hpp"

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "api/03-interdomain-projection/interdomain_api.hpp"
+#include "ref/03-interdomain-projection/bases.hpp"
 #include "ref/03-interdomain-projection/interdomain.hpp"
 #include "tests/common/messages.hpp"
 

@@ -14,6 +14,7 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xview.hpp>
 
+#include "ref/03-interdomain-projection/bases.hpp"
 #include "ref/03-interdomain-projection/interdomain.hpp"
 #include "tests/common/testutil.hpp"
 

@@ -15,6 +15,8 @@
 #include <xtensor/xview.hpp>
 
 #include "ref/02-kernel-feature-map/feature_map.hpp"
+#include "ref/02-kernel-feature-map/linear_attention.hpp"
+#include "ref/03-interdomain-projection/bases.hpp"
 #include "ref/03-interdomain-projection/interdomain.hpp"
 #include "tests/common/testutil.hpp"
 

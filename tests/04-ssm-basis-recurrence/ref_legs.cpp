@@ -12,6 +12,7 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xview.hpp>
 
+#include "ref/03-interdomain-projection/bases.hpp"
 #include "ref/03-interdomain-projection/interdomain.hpp"
 #include "ref/04-ssm-basis-recurrence/ssm.hpp"
 #include "tests/common/testutil.hpp"
