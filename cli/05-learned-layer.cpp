@@ -100,7 +100,7 @@ const Option kRope{"--rope on|off", "RoPE on the query and key paths (default: o
 const Registrar layer_cmd({"layer", "05-learned-layer",
                            "the learned layer y = layer(x) (eq:P10 to eq:5.out), and with --dy its gradients",
                            {kVariant,
-                            {"--params FILE.npz", "the parameters (design/layer.md's names and 'heads'), e.g. "
+                            {"--params FILE.npz", "the parameters (chapter 5's names and 'heads'), e.g. "
                                                   "from layer-init (required)"},
                             {"--x FILE.npy", "x (N, D) or (B, N, D) (required)"},
                             kOutOption,

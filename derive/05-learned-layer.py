@@ -1,6 +1,6 @@
 """Chapter 5 in the main job: the learned relaxation (P10)-(P13), Figure 3.
 
-Table rows: the full variant's forward against a literal numpy transcription of design/layer.md
+Table rows: the full variant's forward against a literal numpy transcription of chapter 5's contract
 (eq:P10, eq:5.conv, eq:5.rope, eq:P12, eq:5.ssm, eq:5.C, eq:P13, eq:5.out); the softmax variant
 against chapter 1 per head (eq:5.softmax); the folded (eq:5.fold) and chunkwise (eq:5.1) forms
 against the recurrence; the hand-written backward (eq:5.adjoint) against central differences, one
@@ -26,7 +26,7 @@ def rel(ref, x):
     return float(np.linalg.norm(np.ravel(x) - np.ravel(ref)) / np.linalg.norm(np.ravel(ref)))
 
 
-# ---- A literal numpy transcription of design/layer.md (full variant, one sequence) ------------
+# ---- A literal numpy transcription of chapter 5's contract (full variant, one sequence) ------------
 
 def silu(u):
     return u / (1 + np.exp(-u))
@@ -70,7 +70,7 @@ def norm_bias(u, g, b):
 
 
 def numpy_full_layer(p, x):
-    """The full variant (Figure 3a) for x (N, D), every step of design/layer.md in numpy."""
+    """The full variant (Figure 3a) for x (N, D), every step of chapter 5's contract in numpy."""
     H = p["heads"]
     q = xi(rope(short_conv(x @ p["W_q"], p["conv_q"]), H), H)
     k = norm_bias(xi(rope(short_conv(x @ p["W_k"], p["conv_k"]), H), H), p["g_k"], p["b_k"])

@@ -2,7 +2,7 @@
 // eq:5.ssm, eq:5.fold, eq:5.1), its backward (eq:5.adjoint, with stored states or
 // eq:5.lambda-div) and the initialisation (eq:5.init), through the api layer.
 // Parameters and gradients are dicts of numpy arrays with the names of
-// design/layer.md; `heads` is an int (or a 0-d integer array).
+// chapter 5's contract; `heads` is an int (or a 0-d integer array).
 #include <pybind11/stl.h>
 
 #include "api/05-learned-layer/layer_api.hpp"

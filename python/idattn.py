@@ -134,7 +134,7 @@ def ssm_attention_features(fq, fk, v, basis="s4d", init="inv", M=64, delta=0.01,
 
 
 # ---- Chapter 5: the learned layer ----------------------------------------------
-# Parameters are dicts of numpy arrays named as in design/layer.md, plus 'heads' (int);
+# Parameters are dicts of numpy arrays named as in chapter 5's contract, plus 'heads' (int);
 # complex parameters (B, C) carry a trailing axis of 2 (real, imaginary).
 
 def layer_init(variant, D, H, R, d, M, seed=0, gate=False, rope=None):

@@ -2,7 +2,7 @@
 // Python `idattn.layer_forward`, `idattn.layer_backward`, `idattn.layer_init`).
 //
 // A parameter set travels as named tensors, exactly the arrays of
-// design/layer.md plus `heads` (a 0-d integer holding H); the gradients come
+// chapter 5's contract plus `heads` (a 0-d integer holding H); the gradients come
 // back under the same names plus `x`. Complex parameters (B, C) have a
 // trailing axis of 2 (real, imaginary), and so do their gradients. Only the
 // float64 reference exists for this chapter so far: inputs of either dtype are

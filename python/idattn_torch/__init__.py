@@ -2,7 +2,7 @@
 
 A pure-Python package over ``idattn`` (the compiled float64 reference): the
 layer's forward and hand-written backward wrapped as a ``torch.autograd.Function``
-and a ``torch.nn.Module`` whose parameters carry the names of design/layer.md,
+and a ``torch.nn.Module`` whose parameters carry the names of chapter 5's contract,
 so that a PyTorch model can use the reference layer (CPU, float64) and check
 its own implementation against it.
 
@@ -58,7 +58,7 @@ class LayerFunction(torch.autograd.Function):
 
 def layer(x, params, variant, rope=None, rope_order="before-xi", form="recurrence", chunk=16, backward="stored",
           checkpoint=16):
-    """Functional form: params is a dict of tensors named as in design/layer.md plus 'heads' (int)."""
+    """Functional form: params is a dict of tensors named as in chapter 5's contract plus 'heads' (int)."""
     names = sorted(n for n in params if n != "heads")
     settings = dict(variant=variant, heads=int(params["heads"]), rope=rope, rope_order=rope_order, form=form,
                     chunk=chunk, backward=backward, checkpoint=checkpoint)
@@ -67,7 +67,7 @@ def layer(x, params, variant, rope=None, rope_order="before-xi", form="recurrenc
 
 class InterdomainLayer(torch.nn.Module):
     """The learned layer of chapter 5 (any cell of the ablation cube, or the softmax baseline) as a module.
-    Its parameters are named exactly as in design/layer.md (W_q, conv_k, log_dt, B, C, ...), initialised
+    Its parameters are named exactly as in chapter 5's contract (W_q, conv_k, log_dt, B, C, ...), initialised
     by the reference's layer-init (eq:5.init) with `seed`, or taken from `params` (a dict as written by
     layer-init or idattn.layer_init)."""
 

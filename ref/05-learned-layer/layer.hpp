@@ -1,7 +1,7 @@
 // Chapter 5, exact reference: the learned relaxation the paper trains, (P10)-(P13)
 // and Figure 3, forward and backward, in float64 and complex<double>. The
-// function, the parameter names and shapes and the initialisation are fixed by
-// design/layer.md; see chapters/05-learned-layer.md for the derivation.
+// function, the parameter names and shapes and the initialisation are fixed in
+// chapters/05-learned-layer.md ("The parameters", section 5.1), with the derivation.
 //
 // Three files, one per level of the layer:
 //   layer_maps.cpp    the token-wise maps around the recurrence, each with its
@@ -41,7 +41,7 @@ using CVec = xt::xtensor<std::complex<double>, 1>;
 using CMat = xt::xtensor<std::complex<double>, 2>;
 using CStates = xt::xtensor<std::complex<double>, 3>;
 
-// ---- The cells of the ablation cube (design/layer.md) ----------------------------
+// ---- The cells of the ablation cube (chapter 5's contract) ----------------------------
 enum class LayerVariant {
     Full,     // Figure 3a: q, k, v paths, query-conditioned readout
     NoRope,   // full without RoPE
@@ -63,7 +63,7 @@ struct LayerParams {
     Arrays arrays;          // every name of layer_param_names, nothing else
 };
 
-// The arrays a variant uses, in the order of design/layer.md's table; with the
+// The arrays a variant uses, in the order of chapter 5's parameter table; with the
 // gate W_g when gate is set.
 std::vector<std::string> layer_param_names(LayerVariant v, bool gate);
 

@@ -11,7 +11,7 @@ namespace idattn::ref::maps {
 
 namespace {
 
-constexpr double kEps = 1e-6;  // the epsilon of eq:P10 and eq:P12 (design/layer.md)
+constexpr double kEps = 1e-6;  // the epsilon of eq:P10 and eq:P12 (chapter 5's contract)
 
 LMat zeros_like(const LMat& x) { return LMat(xt::zeros<double>(x.shape())); }
 

@@ -1,7 +1,7 @@
 // Chapter 5: the layer's parameters - the names each variant uses, the checks
 // that name a missing, extra, misshapen or non-finite array, the SSM
 // parameters of one head (eq:5.ssm) and the paper's initialisation (eq:5.init).
-// design/layer.md is the contract.
+// chapters/05-learned-layer.md ("The parameters") is the contract.
 #include <cmath>
 #include <numbers>
 #include <random>

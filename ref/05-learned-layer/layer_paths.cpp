@@ -1,4 +1,4 @@
-// Chapter 5: the paths of each cell of the cube (design/layer.md) and their
+// Chapter 5: the paths of each cell of the cube (chapter 5's contract) and their
 // forward over a run of tokens, also the decoding's (chapter 6).
 #include "ref/05-learned-layer/layer_paths.hpp"
 

@@ -1,6 +1,6 @@
 // Chapter 5, the paths of the layer (internal to ref/05-learned-layer and the
 // decoding of ref/06-decoding): which token-wise maps of layer_maps.hpp turn x
-// into the core's inputs for each cell of the ablation cube (design/layer.md),
+// into the core's inputs for each cell of the ablation cube (chapter 5's contract),
 // and their forward over a run of tokens.
 #pragma once
 

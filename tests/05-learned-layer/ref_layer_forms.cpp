@@ -238,7 +238,7 @@ BOOST_AUTO_TEST_CASE(feature_map_and_norm_definitions) {
         }
 }
 
-// layer-init: the deterministic values of design/layer.md.     eq:5.init
+// layer-init: the deterministic values of chapter 5's contract.     eq:5.init
 BOOST_AUTO_TEST_CASE(initialisation_values) {
     const std::size_t M = 6, R = 4;
     const LayerParams p = layer_init(LayerVariant::DualKv, {5, 2, R, 3, M, 42, false, true});

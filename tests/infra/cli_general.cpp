@@ -202,7 +202,7 @@ BOOST_AUTO_TEST_CASE(options_that_do_not_apply_are_named) {
     BOOST_TEST(r.exit_code == 0, r.output);
     BOOST_TEST(has(r.output, "note: --seed does not apply to the deterministic taylor map"), r.output);
     const auto h = run_cli("project --help");
-    BOOST_TEST(has(h.output, "--basis legs|gram|dct\n"), h.output);
+    BOOST_TEST(has(h.output, "--basis legs|gram|dct|fourier\n"), h.output);  // every basis, one complex convention
     BOOST_TEST(has(h.output, "--impl ref|naive32|fast"), h.output);
     BOOST_TEST(has(h.output, "(required)"), h.output);
     BOOST_TEST(!has(run_cli("ssm-attention --help").output, "legs"));
