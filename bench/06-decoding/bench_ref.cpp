@@ -15,16 +15,17 @@
 //     like the attention itself, so the slope is right and the constant is not
 //     a tuned kernel's.
 // (2) Peak memory of a prefill of N tokens in chunks of K = 64 (eq:6.prefill)
-//     and in one run (K = N), small shape, each measured in a child process
-//     (the growth of its peak resident size over its size before the prefill).
+//     and in one run (K = N), small shape, each measured in a fresh process:
+//     its peak resident size (VmHWM, reset just before) minus its resident
+//     size before the prefill. Both hold the output y (N, D); the chunked one
+//     holds one chunk's activations besides, the unchunked one every token's.
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <xtensor/xview.hpp>
 
@@ -40,49 +41,64 @@ struct Shape {
     std::size_t H, R, d, M, D;
 };
 
-long resident_kib() {
-    long pages = 0, resident = 0;
-    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
-        if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+// A field of /proc/self/status in KiB ("VmRSS:", "VmHWM:"), -1 if absent.
+long status_kib(const char* field) {
+    long value = -1;
+    if (FILE* f = std::fopen("/proc/self/status", "r")) {
+        char line[256];
+        const std::size_t n = std::strlen(field);
+        while (std::fgets(line, sizeof line, f))
+            if (std::strncmp(line, field, n) == 0) value = std::atol(line + n);
         std::fclose(f);
     }
-    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+    return value;
 }
 
-// The peak resident growth (KiB) of prefill(x of N tokens, chunk K), measured in a child.
-long prefill_peak_kib(const LayerParams& p, std::size_t N, std::size_t K, std::size_t D) {
-    int fds[2];
-    if (pipe(fds) != 0) return -1;
-    const pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        LMat x = xt::zeros<double>({N, D});
-        std::mt19937_64 rng(3);
-        std::normal_distribution<double> nd;
-        for (auto& e : x) e = nd(rng);
-        const DecodeLayer dl = prepare_decode(LayerVariant::Full, p, LayerOptions{});
-        DecodeState st = decode_start(dl);
-        const long before = resident_kib();
-        const LMat y = prefill(dl, st, x, K);
-        rusage ru{};
-        getrusage(RUSAGE_SELF, &ru);
-        const long grown = ru.ru_maxrss - before + (y(0, 0) > 1e300 ? 1 : 0);
-        if (write(fds[1], &grown, sizeof grown) != sizeof grown) _exit(1);
-        _exit(0);
+// Resets the peak resident size (VmHWM) to the current one (Linux >= 4.0).
+void reset_peak() {
+    if (FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+        std::fputs("5", f);
+        std::fclose(f);
     }
-    close(fds[1]);
-    long grown = -1;
-    if (read(fds[0], &grown, sizeof grown) != sizeof grown) grown = -1;
-    close(fds[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return grown;
+}
+
+const Shape kSmall{"small", 4, 16, 16, 16, 64};
+
+// In a fresh process (this program run with --measure-prefill N K, so that no
+// freed heap of the timing runs is reused): the peak resident growth in KiB of
+// prefill(x of N tokens, chunk K), printed on stdout.
+int measure_prefill(std::size_t N, std::size_t K) {
+    const Shape s = kSmall;
+    const LayerParams p = layer_init(LayerVariant::Full, {s.D, s.H, s.R, s.d, s.M, 1, false, true});
+    LMat x = xt::zeros<double>({N, s.D});
+    std::mt19937_64 rng(3);
+    std::normal_distribution<double> nd;
+    for (auto& e : x) e = nd(rng);
+    const DecodeLayer dl = prepare_decode(LayerVariant::Full, p, LayerOptions{});
+    DecodeState st = decode_start(dl);
+    reset_peak();
+    const long before = status_kib("VmRSS:");
+    const LMat y = prefill(dl, st, x, K);
+    std::printf("%ld\n", status_kib("VmHWM:") - before + (y(0, 0) > 1e300 ? 1 : 0));
+    return 0;
+}
+
+long prefill_peak_kib(const char* self, std::size_t N, std::size_t K) {
+    const std::string cmd = std::string(self) + " --measure-prefill " + std::to_string(N) + " " + std::to_string(K);
+    FILE* f = popen(cmd.c_str(), "r");
+    if (!f) return -1;
+    long kib = -1;
+    if (std::fscanf(f, "%ld", &kib) != 1) kib = -1;
+    pclose(f);
+    return kib;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     namespace bench = idattn::bench;
+    if (argc == 4 && std::string(argv[1]) == "--measure-prefill")
+        return measure_prefill(std::stoul(argv[2]), std::stoul(argv[3]));
     const bench::RefArgs args = bench::parse_ref_args(argc, argv, "bench_06_ref.csv", true);
     return bench::guarded_main(argv[0], [&] {
         auto csv = bench::open_csv(args.out, "table,shape,method,L_or_N,chunk,value,unit");
@@ -124,13 +140,11 @@ int main(int argc, char** argv) {
             }
         }
         std::printf("\n(2) prefill peak memory growth, small shape\n%-8s %8s %14s\n", "N", "chunk", "peak MiB");
-        const Shape s{"small", 4, 16, 16, 16, 64};
-        const LayerParams pf = layer_init(LayerVariant::Full, {s.D, s.H, s.R, s.d, s.M, 1, false, true});
         const std::vector<std::size_t> ns = args.quick ? std::vector<std::size_t>{1024, 4096}
                                                        : std::vector<std::size_t>{1024, 4096, 16384, 65536};
         for (std::size_t N : ns)
             for (std::size_t K : {std::size_t{64}, N}) {
-                const double mib = double(prefill_peak_kib(pf, N, K, s.D)) / 1024.0;
+                const double mib = double(prefill_peak_kib(argv[0], N, K)) / 1024.0;
                 std::printf("%-8zu %8zu %14.1f\n", N, K, mib);
                 std::fflush(stdout);
                 csv << "prefill_memory,small,full," << N << "," << K << "," << mib << ",MiB\n";
