@@ -9,10 +9,43 @@ returns numpy arrays; the references compute in float64 whatever the input.
     o32 = idattn.softmax_attention(q, k, v, causal=True, impl="fast")  # CUDA, float32
     idattn.compare(o, o32, baseline=idattn.softmax_attention(q, k, v, True, impl="naive32"))
 """
+import functools
+import inspect
 import warnings
+
+import numpy as np
 
 import _idattn
 from _idattn import IdattnError, device_status  # noqa: F401  (re-exported)
+
+
+def _arrays(*names):
+    """Accept anything numpy turns into an array of numbers (a list of lists, a tuple, a scalar
+    row) for the named arguments, as the CLI accepts any .npy file; refuse the rest with a
+    TypeError that names the argument, not pybind's list of signatures. float32 arrays pass
+    through as they are (the C++ side keeps their dtype); other dtypes are refused there, by name."""
+    def wrap(f):
+        sig = inspect.signature(f)
+
+        @functools.wraps(f)
+        def checked(*args, **kwargs):
+            bound = sig.bind(*args, **kwargs)
+            for n in names:
+                if n not in bound.arguments or isinstance(bound.arguments[n], np.ndarray):
+                    continue
+                value = bound.arguments[n]
+                if value is None:
+                    if sig.parameters[n].default is None:
+                        continue  # an optional array left out
+                    raise TypeError(f"{f.__name__}: {n} must be an array of numbers, got None")
+                try:
+                    bound.arguments[n] = np.asarray(value, dtype=np.float64)
+                except (TypeError, ValueError) as e:
+                    raise TypeError(f"{f.__name__}: {n} must be an array of numbers, got "
+                                    f"{type(value).__name__} ({e})") from None
+            return f(*bound.args, **bound.kwargs)
+        return checked
+    return wrap
 
 
 def _result(run, full):
@@ -21,16 +54,19 @@ def _result(run, full):
     return run if full else run["out"]
 
 
+@_arrays("q", "k", "v")
 def softmax_attention(q, k, v, causal=False, impl="ref", full=False):
     """Softmax attention (P1), chapter 1. With full=True returns {'out', 'backend', 'notes'}."""
     return _result(_idattn.softmax_attention(q, k, v, causal, impl), full)
 
 
+@_arrays("q", "k", "v")
 def softmax_attention_online(q, k, v, causal=False, block=64, full=False):
     """The float64 online-softmax recurrence over key blocks (chapter 1, eq:1.online); one head (N, d)."""
     return _result(_idattn.softmax_attention_online(q, k, v, causal, block), full)
 
 
+@_arrays("reference", "candidate", "baseline")
 def compare(reference, candidate, baseline=None, tol=None):
     """The tolerance rule of the project; returns a dict with rel_rms, threshold, pass, report."""
     return _idattn.compare(reference, candidate, baseline, tol)
@@ -47,11 +83,13 @@ def draw_feature_weights(map, R, d, seed=0):
     return _idattn.draw_feature_weights(map, R, d, seed)
 
 
+@_arrays("x", "w")
 def feature_map(x, map, w=None, impl="ref", full=False):
     """Features xi(x) (eq:P3), x (N, d) or (B, H, N, d) -> (..., N, R_f); w from draw_feature_weights."""
     return _result(_idattn.feature_map(x, map, w, impl), full)
 
 
+@_arrays("q", "k", "v", "w")
 def linear_attention(q, k, v, map, w=None, form="chunked", causal=False, chunk=64, impl="ref", full=False):
     """Linear attention (eq:P4) in the form 'quadratic', 'recurrent' or 'chunked' (eq:2.5)."""
     return _result(_idattn.linear_attention(q, k, v, map, w, form, causal, chunk, impl), full)
@@ -66,6 +104,7 @@ def basis_matrix(basis, M, N):
     return _complex(phi) if basis == "fourier" else phi
 
 
+@_arrays("fk", "v")
 def interdomain_project(fk, v, basis, M, impl="ref"):
     """The projections (eq:P6): returns (U, Gamma, eta) = (Phi F_k, Phi V, Phi 1); complex for 'fourier'."""
     run = _result(_idattn.interdomain_project(fk, v, basis, M, impl), True)
@@ -73,16 +112,19 @@ def interdomain_project(fk, v, basis, M, impl="ref"):
     return tuple(_complex(a) for a in out) if basis == "fourier" else out
 
 
+@_arrays("q", "k", "v", "w")
 def interdomain_attention(q, k, v, map="positive", w=None, basis="legs", M=32, causal=False, impl="ref", full=False):
     """Interdomain attention (eq:P9) from q, k, v with a chapter-2 feature map and draw w."""
     return _result(_idattn.interdomain_attention(q, k, v, map, w, basis, M, causal, impl), full)
 
 
+@_arrays("fq", "fk", "v")
 def interdomain_attention_features(fq, fk, v, basis, M, causal=False, impl="ref", full=False):
     """Interdomain attention (eq:P9) on given features F_q, F_k; 'fourier' = Hermitian readout (eq:3.5)."""
     return _result(_idattn.interdomain_attention_features(fq, fk, v, basis, M, causal, impl), full)
 
 
+@_arrays("fq", "fk")
 def interdomain_effective_weights(fq, fk, basis, M, causal=False):
     """The unnormalised effective weights W = (F_q F_k^T) P of eq:3.4, (Nq, N)."""
     return _idattn.interdomain_effective_weights(fq, fk, basis, M, causal)["out"]
@@ -106,6 +148,7 @@ def ssm_impulse_response(N, basis="s4d", init="inv", M=64, delta=0.01, L=64, alp
     return _complex(_idattn.ssm_impulse_response(N, basis, init, M, delta, L, alpha)["out"])
 
 
+@_arrays("z")
 def ssm_states(z, basis="s4d", init="inv", M=64, delta=0.01, L=64, alpha=0.0, form="recurrence", chunk=64,
                impl="ref", full=False):
     """The states (N, M, C) complex after every token of z (N, C), form 'recurrence' (eq:P11), 'explicit'
@@ -115,17 +158,20 @@ def ssm_states(z, basis="s4d", init="inv", M=64, delta=0.01, L=64, alpha=0.0, fo
     return run if full else run["out"]
 
 
+@_arrays("z")
 def legs_states(z, M, method="exact", substeps=1, full=False):
     """The HiPPO-LegS states c(t) (N, M, C): 'exact' (eq:4.1), 'euler' or 'bilinear' (eq:4.2)."""
     return _result(_idattn.legs_states(z, M, method, substeps), full)
 
 
+@_arrays("q", "k", "v", "w")
 def ssm_attention(q, k, v, map="positive", w=None, basis="s4d", init="inv", M=64, delta=0.01, L=64, alpha=0.0,
                   form="recurrence", chunk=64, impl="ref", full=False):
     """Causal interdomain attention over an SSM basis (eq:4.readout) from q, k, v with a feature map and draw w."""
     return _result(_idattn.ssm_attention(q, k, v, map, w, basis, init, M, delta, L, alpha, form, chunk, impl), full)
 
 
+@_arrays("fq", "fk", "v")
 def ssm_attention_features(fq, fk, v, basis="s4d", init="inv", M=64, delta=0.01, L=64, alpha=0.0,
                            form="recurrence", chunk=64, impl="ref", full=False):
     """Causal interdomain attention over an SSM basis (eq:4.readout) on given features F_q, F_k."""
@@ -142,12 +188,14 @@ def layer_init(variant, D, H, R, d, M, seed=0, gate=False, rope=None):
     return _idattn.layer_init(variant, D, H, R, d, M, seed, gate, rope)
 
 
+@_arrays("x")
 def layer_forward(params, x, variant, rope=None, rope_order="before-xi", form="recurrence", chunk=16, full=False):
     """The learned layer (chapter 5): y for x (N, D) or (B, N, D); form 'recurrence' (eq:5.ssm), 'folded'
     (eq:5.fold) or 'chunked' (eq:5.1). rope=None keeps the variant's default."""
     return _result(_idattn.layer_forward(params, x, variant, rope, rope_order, form, chunk), full)
 
 
+@_arrays("x", "dy")
 def layer_backward(params, x, dy, variant, rope=None, rope_order="before-xi", backward="stored", checkpoint=16,
                    full=False):
     """Gradients for the upstream dy = dL/dy: a dict with 'x' and every parameter name (eq:5.adjoint);
@@ -166,12 +214,14 @@ class Decoder:
     def __init__(self, params, variant, rope=None, rope_order="before-xi", readout="explicit"):
         self._d = _idattn.Decoder(params, variant, rope, rope_order, readout)
 
+    @_arrays("x")
     def prefill(self, x, chunk=64):
         y = self._d.prefill(x, chunk)
         for note in self._d.notes:
             warnings.warn(note, stacklevel=2)
         return y
 
+    @_arrays("x")
     def step(self, x):
         return self._d.step(x)
 

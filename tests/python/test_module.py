@@ -370,6 +370,27 @@ def chapter6_decoder_equals_the_parallel_forward():  # eq:6.step eq:6.prefill eq
 
 
 @test
+def array_likes_are_accepted_and_the_rest_is_a_type_error_naming_the_argument():
+    lists = [[1.0, 2.0], [3.0, 4.0]]
+    a = np.array(lists)
+    assert np.array_equal(idattn.softmax_attention(lists, lists, lists), idattn.softmax_attention(a, a, a))
+    for bad, what in ((None, "got None"), ("abc", "got str"), ([[1.0, 2.0], [3.0]], "got list")):
+        try:
+            idattn.softmax_attention(bad, a, a)
+        except TypeError as e:
+            assert "softmax_attention: q must be an array of numbers" in str(e) and what in str(e), e
+        else:
+            raise AssertionError(f"no TypeError for {bad!r}")
+    try:
+        idattn.ssm_states(z=None)
+    except TypeError as e:
+        assert "ssm_states: z must be an array of numbers, got None" in str(e), e
+    # Other dtypes are refused by name on the C++ side, with the CLI's wording.
+    _expect_error(lambda: idattn.softmax_attention(a.astype(np.int64), a, a), "q must be a float32 or float64 array")
+    assert idattn.feature_map(a, "taylor").shape[0] == 2  # w=None is an optional array, left out
+
+
+@test
 def absurd_sizes_raise_value_error_naming_the_argument():
     # The reliability review's interpreter crashes (SIGSEGV) and allocator texts:
     # now a ValueError naming the count and the memory it would need.
