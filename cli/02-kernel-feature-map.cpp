@@ -4,6 +4,7 @@
 #include <string>
 
 #include "api/02-kernel-feature-map/feature_map_api.hpp"
+#include "api/common/names.hpp"
 #include "api/common/npy.hpp"
 #include "cli/cli.hpp"
 #include "cli/feature_weights.hpp"
@@ -13,7 +14,7 @@ namespace idattn::cli {
 namespace {
 
 int run_features(Args& a) {
-    const auto map = ref::parse_feature_map(a.required("--map"));
+    const auto map = api::parse_feature_map(a.required("--map"));
     const HostTensor x = a.tensor("--x");
     const HostTensor w = feature_weights(a, map, x.shape.empty() ? 0 : x.shape.back());
     const auto impl = api::parse_impl(a.optional("--impl", "ref"));
@@ -24,7 +25,7 @@ int run_features(Args& a) {
 }
 
 int run_linear(Args& a) {
-    const auto map = ref::parse_feature_map(a.optional("--map", "positive"));
+    const auto map = api::parse_feature_map(a.optional("--map", "positive"));
     const auto form = api::parse_linear_form(a.optional("--form", "chunked"));
     const std::size_t chunk = a.count("--chunk", "64");
     const HostTensor q = a.tensor("--q"), k = a.tensor("--k"), v = a.tensor("--v");

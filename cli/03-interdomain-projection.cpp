@@ -7,6 +7,7 @@
 
 #include "api/02-kernel-feature-map/feature_map_api.hpp"
 #include "api/03-interdomain-projection/interdomain_api.hpp"
+#include "api/common/names.hpp"
 #include "api/common/npy.hpp"
 #include "cli/cli.hpp"
 #include "cli/feature_weights.hpp"
@@ -17,7 +18,7 @@ namespace idattn::cli {
 namespace {
 
 int run_project(Args& a) {
-    const auto basis = ref::parse_basis(a.required("--basis"));
+    const auto basis = api::parse_basis(a.required("--basis"));
     const std::size_t M = a.required_count("--M");
     const HostTensor fk = a.tensor("--fk"), v = a.tensor("--v");
     const auto impl = api::parse_impl(a.optional("--impl", "ref"));
@@ -34,8 +35,8 @@ int run_project(Args& a) {
 }
 
 int run_interdomain(Args& a) {
-    const auto map = ref::parse_feature_map(a.optional("--map", "positive"));
-    const auto basis = ref::parse_basis(a.required("--basis"));
+    const auto map = api::parse_feature_map(a.optional("--map", "positive"));
+    const auto basis = api::parse_basis(a.required("--basis"));
     const std::size_t M = a.required_count("--M");
     const HostTensor q = a.tensor("--q"), k = a.tensor("--k"), v = a.tensor("--v");
     const HostTensor w = feature_weights(a, map, q.shape.empty() ? 0 : q.shape.back());

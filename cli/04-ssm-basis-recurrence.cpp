@@ -12,6 +12,7 @@
 #include <string>
 
 #include "api/04-ssm-basis-recurrence/ssm_api.hpp"
+#include "api/common/names.hpp"
 #include "api/common/npy.hpp"
 #include "cli/cli.hpp"
 #include "cli/feature_weights.hpp"
@@ -30,7 +31,7 @@ api::SsmSpec ssm_spec(Args& a) {
     if (s.basis == api::SsmBasis::S4d) {
         if (!L.empty() || !alpha.empty())
             throw Error(a.command() + ": --L and --alpha belong to --basis fourier; the s4d basis takes --init, --M, --delta");
-        s.init = ref::parse_s4d_init(init.empty() ? "inv" : init);
+        s.init = api::parse_s4d_init(init.empty() ? "inv" : init);
         s.M = parse_count(a.command(), "--M", M.empty() ? "64" : M);
         s.delta = parse_number(a.command(), "--delta", delta.empty() ? "0.01" : delta);
     } else {
@@ -59,7 +60,7 @@ int run_ssm(Args& a) {
     if (basis == "legs") {
         a.refuse_if_given({"--form", "--chunk", "--init", "--delta", "--L", "--alpha"},
                           "--basis legs takes --M, --legs-method and --substeps");
-        const auto method = ref::parse_legs_method(a.optional("--legs-method", "exact"));
+        const auto method = api::parse_legs_method(a.optional("--legs-method", "exact"));
         const std::size_t M = a.required_count("--M");
         const std::size_t substeps = a.count("--substeps", "1");
         if (method == ref::LegsMethod::Exact && a.given("--substeps"))
@@ -74,7 +75,7 @@ int run_ssm(Args& a) {
     }
     a.refuse_if_given({"--legs-method", "--substeps"}, "they belong to --basis legs");
     const api::SsmSpec spec = ssm_spec(a);
-    const auto form = ref::parse_ssm_form(a.optional("--form", "recurrence"));
+    const auto form = api::parse_ssm_form(a.optional("--form", "recurrence"));
     const std::size_t chunk = a.count("--chunk", "64");
     const auto impl = api::parse_impl(a.optional("--impl", "ref"));
     note_unused_chunk(a, form);
@@ -84,11 +85,11 @@ int run_ssm(Args& a) {
 }
 
 int run_ssm_attention(Args& a) {
-    const auto map = ref::parse_feature_map(a.optional("--map", "positive"));
+    const auto map = api::parse_feature_map(a.optional("--map", "positive"));
     const HostTensor q = a.tensor("--q"), k = a.tensor("--k"), v = a.tensor("--v");
     const HostTensor w = feature_weights(a, map, q.shape.empty() ? 0 : q.shape.back());
     const api::SsmSpec spec = ssm_spec(a);
-    const auto form = ref::parse_ssm_form(a.optional("--form", "recurrence"));
+    const auto form = api::parse_ssm_form(a.optional("--form", "recurrence"));
     const std::size_t chunk = a.count("--chunk", "64");
     const auto impl = api::parse_impl(a.optional("--impl", "ref"));
     const std::string out = a.output("--out");

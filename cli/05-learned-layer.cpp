@@ -6,6 +6,7 @@
 #include <string>
 
 #include "api/05-learned-layer/layer_api.hpp"
+#include "api/common/names.hpp"
 #include "api/common/npz.hpp"
 #include "cli/cli.hpp"
 #include "core/error.hpp"
@@ -36,10 +37,10 @@ std::vector<npz::Member> members(const api::TensorMap& m) {
 
 int run_layer(Args& a) {
     api::LayerSettings s;
-    s.variant = ref::parse_layer_variant(a.required("--variant"));
+    s.variant = api::parse_layer_variant(a.required("--variant"));
     s.rope = on_off(a, "--rope");
-    s.rope_order = ref::parse_rope_order(a.optional("--rope-order", "before-xi"));
-    s.form = ref::parse_layer_form(a.optional("--form", "recurrence"));
+    s.rope_order = api::parse_rope_order(a.optional("--rope-order", "before-xi"));
+    s.form = api::parse_layer_form(a.optional("--form", "recurrence"));
     s.chunk = a.count("--chunk", "16");
     const api::TensorMap params = read_params(a);
     const HostTensor x = a.tensor("--x");
@@ -55,7 +56,7 @@ int run_layer(Args& a) {
     }
     const HostTensor dy = a.tensor("--dy");
     const std::string grads_out = a.output("--grads-out");
-    s.backward = ref::parse_layer_backward(a.optional("--backward", "stored"));
+    s.backward = api::parse_layer_backward(a.optional("--backward", "stored"));
     s.checkpoint = a.count("--checkpoint", "16");
     if (s.backward == ref::LayerBackward::Stored && a.given("--checkpoint"))
         a.note("--checkpoint applies to --backward lambda-division only; ignored for the stored-states backward");
@@ -70,7 +71,7 @@ int run_layer(Args& a) {
 }
 
 int run_layer_init(Args& a) {
-    const ref::LayerVariant v = ref::parse_layer_variant(a.required("--variant"));
+    const ref::LayerVariant v = api::parse_layer_variant(a.required("--variant"));
     ref::LayerInitSpec spec;
     spec.D = a.required_count("--d-model");
     spec.H = a.required_count("--heads");

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "api/06-decoding/decode_api.hpp"
+#include "api/common/names.hpp"
 #include "api/common/npz.hpp"
 #include "cli/cli.hpp"
 #include "core/error.hpp"
@@ -14,14 +15,14 @@ namespace {
 
 int run_decode(Args& a) {
     api::LayerSettings s;
-    s.variant = ref::parse_layer_variant(a.required("--variant"));
+    s.variant = api::parse_layer_variant(a.required("--variant"));
     const std::string rope = a.optional("--rope", "");
     if (!rope.empty()) {
         if (rope != "on" && rope != "off")
             throw Error(a.command() + ": --rope must be 'on' or 'off', got '" + rope + "'");
         s.rope = rope == "on";
     }
-    s.rope_order = ref::parse_rope_order(a.optional("--rope-order", "before-xi"));
+    s.rope_order = api::parse_rope_order(a.optional("--rope-order", "before-xi"));
     s.form = api::parse_readout(a.optional("--readout", "explicit"));
     const std::string params_path = a.required("--params");
     api::TensorMap params;

@@ -3,6 +3,7 @@
 #include <pybind11/stl.h>
 
 #include "api/02-kernel-feature-map/feature_map_api.hpp"
+#include "api/common/names.hpp"
 #include "python/py_common.hpp"
 
 namespace idattn::py_bind {
@@ -11,7 +12,7 @@ void bind_02_kernel_feature_map(py::module_& m) {
     m.def(
         "draw_feature_weights",
         [](const std::string& map, std::size_t R, std::size_t d, std::uint64_t seed) {
-            return to_numpy(api::draw_feature_weights(ref::parse_feature_map(map), R, d, seed));
+            return to_numpy(api::draw_feature_weights(api::parse_feature_map(map), R, d, seed));
         },
         py::arg("map"), py::arg("R"), py::arg("d"), py::arg("seed") = 0,
         "The random draw W (R, d) of a feature map: iid N(0, I) rows for 'rff' and 'positive', orthogonal "
@@ -19,7 +20,7 @@ void bind_02_kernel_feature_map(py::module_& m) {
     m.def(
         "feature_map",
         [](const py::array& x, const std::string& map, const py::object& w, const std::string& impl) {
-            return run_to_dict(api::feature_map(from_numpy("x", x), ref::parse_feature_map(map), optional_w(w),
+            return run_to_dict(api::feature_map(from_numpy("x", x), api::parse_feature_map(map), optional_w(w),
                                                 api::parse_impl(impl)));
         },
         py::arg("x"), py::arg("map"), py::arg("w") = py::none(), py::arg("impl") = "ref",
@@ -30,7 +31,7 @@ void bind_02_kernel_feature_map(py::module_& m) {
         [](const py::array& q, const py::array& k, const py::array& v, const std::string& map, const py::object& w,
            const std::string& form, bool causal, std::size_t chunk, const std::string& impl) {
             return run_to_dict(api::linear_attention(from_numpy("q", q), from_numpy("k", k), from_numpy("v", v),
-                                                     ref::parse_feature_map(map), optional_w(w),
+                                                     api::parse_feature_map(map), optional_w(w),
                                                      api::parse_linear_form(form), causal, chunk,
                                                      api::parse_impl(impl)));
         },

@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include "api/03-interdomain-projection/interdomain_api.hpp"
+#include "api/common/names.hpp"
 #include "python/py_common.hpp"
 
 namespace idattn::py_bind {
@@ -12,7 +13,7 @@ void bind_03_interdomain_projection(py::module_& m) {
     m.def(
         "basis_matrix",
         [](const std::string& basis, std::size_t M, std::size_t N) {
-            return to_numpy(api::basis_matrix(ref::parse_basis(basis), M, N));
+            return to_numpy(api::basis_matrix(api::parse_basis(basis), M, N));
         },
         py::arg("basis"), py::arg("M"), py::arg("N"),
         "Phi (M, N) of a real basis on N tokens: 'legs' (interval integrals of the scaled Legendre functions, "
@@ -21,7 +22,7 @@ void bind_03_interdomain_projection(py::module_& m) {
         "interdomain_project",
         [](const py::array& fk, const py::array& v, const std::string& basis, std::size_t M, const std::string& impl) {
             const auto run = api::interdomain_project(from_numpy("key features", fk), from_numpy("v", v),
-                                                      ref::parse_basis(basis), M, api::parse_impl(impl));
+                                                      api::parse_basis(basis), M, api::parse_impl(impl));
             py::dict d;
             d["U"] = to_numpy(run.U);
             d["Gamma"] = to_numpy(run.Gamma);
@@ -39,7 +40,7 @@ void bind_03_interdomain_projection(py::module_& m) {
            bool causal, const std::string& impl) {
             return run_to_dict(api::interdomain_attention_features(from_numpy("query features", fq),
                                                                    from_numpy("key features", fk), from_numpy("v", v),
-                                                                   ref::parse_basis(basis), M, causal,
+                                                                   api::parse_basis(basis), M, causal,
                                                                    api::parse_impl(impl)));
         },
         py::arg("fq"), py::arg("fk"), py::arg("v"), py::arg("basis"), py::arg("M"), py::arg("causal") = false,
@@ -51,8 +52,8 @@ void bind_03_interdomain_projection(py::module_& m) {
         [](const py::array& q, const py::array& k, const py::array& v, const std::string& map, const py::object& w,
            const std::string& basis, std::size_t M, bool causal, const std::string& impl) {
             return run_to_dict(api::interdomain_attention(from_numpy("q", q), from_numpy("k", k), from_numpy("v", v),
-                                                          ref::parse_feature_map(map), optional_w(w),
-                                                          ref::parse_basis(basis), M, causal, api::parse_impl(impl)));
+                                                          api::parse_feature_map(map), optional_w(w),
+                                                          api::parse_basis(basis), M, causal, api::parse_impl(impl)));
         },
         py::arg("q"), py::arg("k"), py::arg("v"), py::arg("map"), py::arg("w") = py::none(), py::arg("basis") = "legs",
         py::arg("M") = 32, py::arg("causal") = false, py::arg("impl") = "ref",
@@ -63,7 +64,7 @@ void bind_03_interdomain_projection(py::module_& m) {
         [](const py::array& fq, const py::array& fk, const std::string& basis, std::size_t M, bool causal) {
             return run_to_dict(api::interdomain_effective_weights(from_numpy("query features", fq),
                                                                   from_numpy("key features", fk),
-                                                                  ref::parse_basis(basis), M, causal));
+                                                                  api::parse_basis(basis), M, causal));
         },
         py::arg("fq"), py::arg("fk"), py::arg("basis"), py::arg("M"), py::arg("causal") = false,
         "The unnormalised effective weights W = (F_q F_k^T) P (Nq, N) of eq:3.4, one head, float64.");

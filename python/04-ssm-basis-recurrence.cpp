@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include "api/04-ssm-basis-recurrence/ssm_api.hpp"
+#include "api/common/names.hpp"
 #include "python/py_common.hpp"
 
 namespace idattn::py_bind {
@@ -15,7 +16,7 @@ api::SsmSpec spec(const std::string& basis, const std::string& init, std::size_t
                   double alpha) {
     api::SsmSpec s;
     s.basis = api::parse_ssm_basis(basis);
-    s.init = ref::parse_s4d_init(init);
+    s.init = api::parse_s4d_init(init);
     s.M = M;
     s.delta = delta;
     s.L = L;
@@ -54,7 +55,7 @@ void bind_04_ssm_basis_recurrence(py::module_& m) {
         [](const py::array& z, const std::string& basis, const std::string& init, std::size_t M, double delta,
            std::size_t L, double alpha, const std::string& form, std::size_t chunk, const std::string& impl) {
             return run_to_dict(api::ssm_states(from_numpy("z", z), spec(basis, init, M, delta, L, alpha),
-                                               ref::parse_ssm_form(form), chunk, api::parse_impl(impl)));
+                                               api::parse_ssm_form(form), chunk, api::parse_impl(impl)));
         },
         py::arg("z"), IDATTN_SSM_ARGS, py::arg("form") = "recurrence", py::arg("chunk") = 64, py::arg("impl") = "ref",
         "The states (N, M, C, 2) after every token of z (N, C), form 'recurrence' (eq:P11), 'explicit' (eq:4.3), "
@@ -62,7 +63,7 @@ void bind_04_ssm_basis_recurrence(py::module_& m) {
     m.def(
         "legs_states",
         [](const py::array& z, std::size_t M, const std::string& method, std::size_t substeps) {
-            return run_to_dict(api::legs_states(from_numpy("z", z), M, ref::parse_legs_method(method), substeps));
+            return run_to_dict(api::legs_states(from_numpy("z", z), M, api::parse_legs_method(method), substeps));
         },
         py::arg("z"), py::arg("M"), py::arg("method") = "exact", py::arg("substeps") = 1,
         "The HiPPO-LegS states c(t) (N, M, C), t = 1..N: 'exact' (eq:4.1), 'euler' or 'bilinear' with `substeps` "
@@ -74,7 +75,7 @@ void bind_04_ssm_basis_recurrence(py::module_& m) {
            std::size_t chunk, const std::string& impl) {
             return run_to_dict(api::ssm_attention_features(
                 from_numpy("query features", fq), from_numpy("key features", fk), from_numpy("v", v),
-                spec(basis, init, M, delta, L, alpha), ref::parse_ssm_form(form), chunk, api::parse_impl(impl)));
+                spec(basis, init, M, delta, L, alpha), api::parse_ssm_form(form), chunk, api::parse_impl(impl)));
         },
         py::arg("fq"), py::arg("fk"), py::arg("v"), IDATTN_SSM_ARGS, py::arg("form") = "recurrence",
         py::arg("chunk") = 64, py::arg("impl") = "ref",
@@ -86,8 +87,8 @@ void bind_04_ssm_basis_recurrence(py::module_& m) {
            const std::string& basis, const std::string& init, std::size_t M, double delta, std::size_t L,
            double alpha, const std::string& form, std::size_t chunk, const std::string& impl) {
             return run_to_dict(api::ssm_attention(from_numpy("q", q), from_numpy("k", k), from_numpy("v", v),
-                                                  ref::parse_feature_map(map), optional_w(w),
-                                                  spec(basis, init, M, delta, L, alpha), ref::parse_ssm_form(form),
+                                                  api::parse_feature_map(map), optional_w(w),
+                                                  spec(basis, init, M, delta, L, alpha), api::parse_ssm_form(form),
                                                   chunk, api::parse_impl(impl)));
         },
         py::arg("q"), py::arg("k"), py::arg("v"), py::arg("map"), py::arg("w") = py::none(), IDATTN_SSM_ARGS,

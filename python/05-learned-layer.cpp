@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include "api/05-learned-layer/layer_api.hpp"
+#include "api/common/names.hpp"
 #include "core/error.hpp"
 #include "python/py_common.hpp"
 
@@ -15,12 +16,12 @@ api::LayerSettings layer_settings(const std::string& variant, const py::object& 
                                   const std::string& form, std::size_t chunk, const std::string& backward,
                                   std::size_t checkpoint) {
     api::LayerSettings s;
-    s.variant = ref::parse_layer_variant(variant);
+    s.variant = api::parse_layer_variant(variant);
     if (!rope.is_none()) s.rope = rope.cast<bool>();
-    s.rope_order = ref::parse_rope_order(rope_order);
-    s.form = ref::parse_layer_form(form);
+    s.rope_order = api::parse_rope_order(rope_order);
+    s.form = api::parse_layer_form(form);
     s.chunk = chunk;
-    s.backward = ref::parse_layer_backward(backward);
+    s.backward = api::parse_layer_backward(backward);
     s.checkpoint = checkpoint;
     return s;
 }
@@ -60,7 +61,7 @@ void bind_05_learned_layer(py::module_& m) {
         "layer_init",
         [](const std::string& variant, std::size_t D, std::size_t H, std::size_t R, std::size_t d, std::size_t M,
            std::uint64_t seed, bool gate, const py::object& rope) {
-            const ref::LayerVariant v = ref::parse_layer_variant(variant);
+            const ref::LayerVariant v = api::parse_layer_variant(variant);
             const bool r = rope.is_none() ? ref::layer_default_rope(v) : rope.cast<bool>();
             return tensors_to_dict(api::layer_init(v, {D, H, R, d, M, seed, gate, r}));
         },

@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include "api/06-decoding/decode_api.hpp"
+#include "api/common/names.hpp"
 #include "python/py_common.hpp"
 
 namespace idattn::py_bind {

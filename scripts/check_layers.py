@@ -8,7 +8,10 @@ and ref (its host wrappers reuse the reference checks); api includes core,
 ref and fast; the front ends (cli, python) include core and api only. Every
 project include is written from the repository root ("api/common/npy.hpp"),
 so a relative include ("../x.hpp", or "x.hpp" for a file beside it) is also an
-error. Exits 1 listing every violation.
+error. The user's words belong to the front ends too: a `parse_*` function
+(text -> enum) in ref/ is an error; it lives in api/common/names.{hpp,cpp}, and
+ref keeps only the way back (`*_name`, enum -> text) for its own messages.
+Exits 1 listing every violation.
 
   scripts/check_layers.py [--root DIR]
 """
@@ -27,6 +30,8 @@ ALLOWED = {
 }
 LAYERS = set(ALLOWED) | {"tests", "bench"}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+PARSER = re.compile(r"\bparse_\w+\s*\(")
+COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 SUFFIXES = {".cpp", ".hpp", ".cu", ".cuh", ".h"}
 
 
@@ -41,6 +46,13 @@ def main():
                 continue
             files += 1
             rel = path.relative_to(root)
+            if layer == "ref":
+                # Comments blanked to spaces, newlines kept, so the line numbers stay right.
+                code = COMMENT.sub(lambda c: re.sub(r"[^\n]", " ", c.group()), path.read_text(errors="replace"))
+                for m in PARSER.finditer(code):
+                    line = code[: m.start()].count("\n") + 1
+                    errors.append(f"{rel}:{line}: {m.group().rstrip('( ')} in ref/: parsing user text into an enum "
+                                  f"is the front ends' vocabulary; put it in api/common/names.{{hpp,cpp}}")
             for m in INCLUDE.finditer(path.read_text(errors="replace")):
                 inc = m.group(1)
                 line = path.read_text(errors="replace")[: m.start()].count("\n") + 1
@@ -57,7 +69,7 @@ def main():
                                   f"not {top}/ (\"{inc}\")")
     for e in errors:
         print(e)
-    print(f"{files} files checked: {len(errors)} layer or include-style violations")
+    print(f"{files} files checked: {len(errors)} layer, include-style or vocabulary violations")
     return 1 if errors else 0
 
 

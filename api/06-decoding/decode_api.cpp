@@ -2,15 +2,7 @@
 
 #include <algorithm>
 
-#include "core/error.hpp"
-
 namespace idattn::api {
-
-ref::LayerForm parse_readout(const std::string& name) {
-    if (name == "explicit") return ref::LayerForm::Recurrence;
-    if (name == "folded") return ref::LayerForm::Folded;
-    throw Error("unknown readout '" + name + "'; expected explicit (C X_t per token) or folded (G = C^H C)");
-}
 
 Decoder::Decoder(const TensorMap& params, const LayerSettings& settings)
     : layer_(ref::prepare_decode(settings.variant, layer_params("decode", settings, params), layer_options(settings))),

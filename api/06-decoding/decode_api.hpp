@@ -11,10 +11,6 @@
 
 namespace idattn::api {
 
-// How a decoder reads its state out: C X_t per token (explicit, the paper's
-// O(M^2 (R + d))) or through G = C^H C (folded, O(M (R + d) + M^2)), eq:6.cost.
-ref::LayerForm parse_readout(const std::string& name);  // explicit|folded
-
 class Decoder {
 public:
     // Checks the parameters (as api::layer_forward does) and starts from the empty state.

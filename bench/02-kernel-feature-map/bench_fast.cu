@@ -39,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "api/common/names.hpp"
 #include "bench/common/gpu_bench.cuh"
 #include "fast/01-softmax-attention/softmax_attention.hpp"
 #include "fast/02-kernel-feature-map/feature_map.hpp"
@@ -98,7 +99,7 @@ Model chunked_model(const Options& o, FeatureMap map, int n, bool causal) {
 int main(int argc, char** argv) {
     return bench::guarded_main("bench_fast", [&] {
         const Options opt = parse(argc, argv);
-        const FeatureMap map = idattn::ref::parse_feature_map(opt.map);
+        const FeatureMap map = idattn::api::parse_feature_map(opt.map);
         const std::int64_t m = idattn::ref::is_random(map) ? opt.R : 0;
         const auto found = bench::begin_gpu_bench("chapter 2 (fast, float32)", opt.reps, opt.warmup);
         if (!found) return 0;

@@ -17,16 +17,6 @@
 
 namespace idattn::ref {
 
-FeatureMap parse_feature_map(const std::string& name) {
-    if (name == "rff") return FeatureMap::Rff;
-    if (name == "positive") return FeatureMap::Positive;
-    if (name == "orthogonal") return FeatureMap::Orthogonal;
-    if (name == "taylor") return FeatureMap::Taylor;
-    throw Error("--map must be 'rff' (random Fourier features), 'positive' (positive random features), "
-                "'orthogonal' (positive features, orthogonal draw) or 'taylor' (second-order Taylor), got '" +
-                name + "'");
-}
-
 std::string feature_map_name(FeatureMap map) {
     switch (map) {
         case FeatureMap::Rff: return "rff";

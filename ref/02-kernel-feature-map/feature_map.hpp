@@ -36,8 +36,7 @@ enum class FeatureMap {
     Taylor,      // eq:2.4 deterministic second-order Taylor features (no W)
 };
 
-// "rff", "positive", "orthogonal", "taylor"; anything else throws idattn::Error.
-FeatureMap parse_feature_map(const std::string& name);
+// "rff", "positive", "orthogonal", "taylor" (api::parse_feature_map reads them back).
 std::string feature_map_name(FeatureMap map);
 bool is_random(FeatureMap map);
 

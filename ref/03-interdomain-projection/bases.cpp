@@ -15,15 +15,6 @@
 
 namespace idattn::ref {
 
-Basis parse_basis(const std::string& name) {
-    if (name == "legs") return Basis::LegS;
-    if (name == "gram") return Basis::Gram;
-    if (name == "dct") return Basis::Dct;
-    if (name == "fourier") return Basis::Fourier;
-    throw Error("--basis must be 'legs' (scaled Legendre, HiPPO-LegS), 'gram' (discrete Legendre polynomials), "
-                "'dct' (DCT-II) or 'fourier' (complex, unitary DFT rows), got '" + name + "'");
-}
-
 std::string basis_name(Basis b) {
     switch (b) {
         case Basis::LegS: return "legs";

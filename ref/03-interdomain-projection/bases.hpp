@@ -40,8 +40,7 @@ enum class Basis {
     Fourier,  // eq:3.5 complex, unitary DFT rows (Hermitian readout)
 };
 
-// "legs", "gram", "dct", "fourier"; anything else throws idattn::Error.
-Basis parse_basis(const std::string& name);
+// "legs", "gram", "dct", "fourier" (api::parse_basis reads them back).
 std::string basis_name(Basis b);
 bool is_discrete(Basis b);  // Gram, Dct, Fourier
 bool is_complex(Basis b);   // Fourier

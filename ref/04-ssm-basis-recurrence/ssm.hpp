@@ -62,7 +62,6 @@ enum class LegsMethod {
     Euler,     // eq:4.2 forward Euler in tau, s sub-steps per token
     Bilinear,  // eq:4.2 bilinear (trapezoidal) in tau, s sub-steps per token
 };
-LegsMethod parse_legs_method(const std::string& name);  // "exact", "euler", "bilinear"
 std::string legs_method_name(LegsMethod m);
 
 // The LegS states c(t) for t = 1..N: (N, M, C), z (N, C). The first token
@@ -86,7 +85,6 @@ enum class S4dInit {
     Inv,  // eq:4.s4d-inv  A_n = -1/2 + i (M/pi) (M/(2n+1) - 1)
     Lin,  // eq:4.s4d-lin  A_n = -1/2 + i pi n
 };
-S4dInit parse_s4d_init(const std::string& name);  // "inv", "lin"
 std::string s4d_init_name(S4dInit init);
 
 // The continuous diagonal A (M,), n = 0..M-1. Throws when M = 0.
@@ -143,7 +141,6 @@ enum class SsmForm {
     Fft,         // eq:4.4  the same causal convolution through FFTW, per state and channel
     Chunked,     // eq:4.5  chunk-end states, a serial pass over chunk boundaries, a final pass
 };
-SsmForm parse_ssm_form(const std::string& name);  // "recurrence", "explicit", "fft", "chunked"
 std::string ssm_form_name(SsmForm f);
 
 template <class T>

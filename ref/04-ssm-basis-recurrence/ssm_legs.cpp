@@ -165,13 +165,6 @@ LegsStep legs_exact_step(const xt::xtensor<double, 2>& a, const xt::xtensor<doub
 
 // ---- LegS states ------------------------------------------------------------------------
 
-LegsMethod parse_legs_method(const std::string& name) {
-    if (name == "exact") return LegsMethod::Exact;
-    if (name == "euler") return LegsMethod::Euler;
-    if (name == "bilinear") return LegsMethod::Bilinear;
-    throw Error("--legs-method must be 'exact', 'euler' or 'bilinear', got '" + name + "'");
-}
-
 std::string legs_method_name(LegsMethod m) {
     switch (m) {
         case LegsMethod::Exact: return "exact";

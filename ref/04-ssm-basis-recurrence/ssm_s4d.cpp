@@ -80,12 +80,6 @@ void read_state(const xt::xtensor<T, 2>& fq, std::size_t i, const State& x, std:
 
 // ---- S4D parameters ------------------------------------------------------------------
 
-S4dInit parse_s4d_init(const std::string& name) {
-    if (name == "inv") return S4dInit::Inv;
-    if (name == "lin") return S4dInit::Lin;
-    throw Error("--init must be 'inv' (S4D-Inv) or 'lin' (S4D-Lin), got '" + name + "'");
-}
-
 std::string s4d_init_name(S4dInit init) { return init == S4dInit::Inv ? "inv" : "lin"; }
 
 xt::xtensor<std::complex<double>, 1> s4d_a(S4dInit init, std::size_t M) {
@@ -214,14 +208,6 @@ xt::xtensor<std::complex<T>, 2> impulse_response(const DiagonalSsm<T>& s, std::s
 }
 
 // ---- The four forms ---------------------------------------------------------------------
-
-SsmForm parse_ssm_form(const std::string& name) {
-    if (name == "recurrence") return SsmForm::Recurrence;
-    if (name == "explicit") return SsmForm::Explicit;
-    if (name == "fft") return SsmForm::Fft;
-    if (name == "chunked") return SsmForm::Chunked;
-    throw Error("--form must be 'recurrence', 'explicit', 'fft' or 'chunked', got '" + name + "'");
-}
 
 std::string ssm_form_name(SsmForm f) {
     switch (f) {

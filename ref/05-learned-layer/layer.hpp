@@ -50,7 +50,6 @@ enum class LayerVariant {
     S4d,      // Figure 3d: a, b paths, readout with c_read, no RoPE
     Softmax,  // the baseline: causal softmax attention with RoPE
 };
-LayerVariant parse_layer_variant(const std::string& name);  // full|norope|dualkv|single|s4d|softmax
 std::string layer_variant_name(LayerVariant v);
 std::vector<std::string> layer_variant_names();
 bool layer_default_rope(LayerVariant v);  // on except for norope and s4d
@@ -97,21 +96,18 @@ enum class LayerForm {
     Folded,      // eq:5.fold: the same recurrence, readout through G = C^H C
     Chunked,     // eq:5.1: chunkwise two-pass form (folded readout)
 };
-LayerForm parse_layer_form(const std::string& name);  // recurrence|folded|chunked
 std::string layer_form_name(LayerForm f);
 
 enum class LayerBackward {
     Stored,          // every state kept from the forward pass
     LambdaDivision,  // eq:5.lambda-div: checkpoints every K tokens, states between recovered by dividing by Lambda
 };
-LayerBackward parse_layer_backward(const std::string& name);  // stored|lambda-division
 std::string layer_backward_name(LayerBackward b);
 
 // Where RoPE sits on a path that has the feature map: Figure 3 draws the short
 // convolution, then RoPE, then xi (the default); the other order rotates the
 // features themselves (xi, then RoPE).
 enum class RopeOrder { BeforeFeatureMap, AfterFeatureMap };
-RopeOrder parse_rope_order(const std::string& name);  // before-xi|after-xi
 std::string rope_order_name(RopeOrder o);
 
 struct LayerOptions {

@@ -95,12 +95,6 @@ std::size_t per_head(const std::string& what, const std::string& n, const std::v
 
 }  // namespace
 
-LayerVariant parse_layer_variant(const std::string& name) {
-    for (const auto& i : kVariants)
-        if (name == i.name) return i.v;
-    throw Error("unknown layer variant '" + name + "'; expected one of full, norope, dualkv, single, s4d, softmax");
-}
-
 std::string layer_variant_name(LayerVariant v) {
     for (const auto& i : kVariants)
         if (v == i.v) return i.name;
@@ -119,31 +113,12 @@ bool layer_default_rope(LayerVariant v) {
     return false;
 }
 
-LayerForm parse_layer_form(const std::string& name) {
-    if (name == "recurrence") return LayerForm::Recurrence;
-    if (name == "folded") return LayerForm::Folded;
-    if (name == "chunked") return LayerForm::Chunked;
-    throw Error("unknown layer form '" + name + "'; expected recurrence, folded or chunked");
-}
-
 std::string layer_form_name(LayerForm f) {
     return f == LayerForm::Recurrence ? "recurrence" : f == LayerForm::Folded ? "folded" : "chunked";
 }
 
-LayerBackward parse_layer_backward(const std::string& name) {
-    if (name == "stored") return LayerBackward::Stored;
-    if (name == "lambda-division") return LayerBackward::LambdaDivision;
-    throw Error("unknown backward '" + name + "'; expected stored or lambda-division");
-}
-
 std::string layer_backward_name(LayerBackward b) {
     return b == LayerBackward::Stored ? "stored" : "lambda-division";
-}
-
-RopeOrder parse_rope_order(const std::string& name) {
-    if (name == "before-xi") return RopeOrder::BeforeFeatureMap;
-    if (name == "after-xi") return RopeOrder::AfterFeatureMap;
-    throw Error("unknown RoPE order '" + name + "'; expected before-xi (Figure 3: SC, RoPE, xi) or after-xi");
 }
 
 std::string rope_order_name(RopeOrder o) { return o == RopeOrder::BeforeFeatureMap ? "before-xi" : "after-xi"; }

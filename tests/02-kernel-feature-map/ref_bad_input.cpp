@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "api/02-kernel-feature-map/feature_map_api.hpp"
+#include "api/common/names.hpp"
 #include "core/error.hpp"
 #include "tests/common/messages.hpp"
 
@@ -91,7 +92,7 @@ BOOST_AUTO_TEST_CASE(linear_shapes_and_causality) {
 }
 
 BOOST_AUTO_TEST_CASE(unknown_map_and_form_names) {
-    BOOST_CHECK_EXCEPTION(idattn::ref::parse_feature_map("fourier"), idattn::Error, [](const idattn::Error& e) {
+    BOOST_CHECK_EXCEPTION(idattn::api::parse_feature_map("fourier"), idattn::Error, [](const idattn::Error& e) {
         return has(e.what(), "'fourier'") && has(e.what(), "orthogonal");
     });
     BOOST_CHECK_EXCEPTION(idattn::api::parse_linear_form("scan"), idattn::Error, [](const idattn::Error& e) {

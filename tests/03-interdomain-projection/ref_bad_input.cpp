@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "api/03-interdomain-projection/interdomain_api.hpp"
+#include "api/common/names.hpp"
 #include "ref/03-interdomain-projection/bases.hpp"
 #include "ref/03-interdomain-projection/interdomain.hpp"
 #include "tests/common/messages.hpp"
@@ -122,7 +123,7 @@ BOOST_AUTO_TEST_CASE(legs_eval_window_and_names) {
     BOOST_TEST((has(m, "s(1) = 2.5") && has(m, "outside the window [0, t]")), m);
     m = error_message([] { idattn::ref::legs_eval(3, 0.0, xt::xtensor<double, 1>({0.0})); });
     BOOST_TEST(has(m, "window length t must be positive"), m);
-    BOOST_CHECK_EXCEPTION(idattn::ref::parse_basis("hippo"), idattn::Error, [](const idattn::Error& e) {
+    BOOST_CHECK_EXCEPTION(idattn::api::parse_basis("hippo"), idattn::Error, [](const idattn::Error& e) {
         return has(e.what(), "'hippo'") && has(e.what(), "legs") && has(e.what(), "dct");
     });
 }

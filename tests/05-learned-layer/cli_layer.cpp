@@ -4,6 +4,7 @@
 // array, or no 'heads', fail with the array named and nothing written. Deterministic.
 #include <boost/test/unit_test.hpp>
 
+#include "api/common/names.hpp"
 #include "api/common/npy.hpp"
 #include "api/common/npz.hpp"
 #include "tests/05-learned-layer/layer_testing.hpp"
@@ -13,6 +14,7 @@
 using idattn::test::has;
 using idattn::test::run_cli;
 using namespace idattn::ref;
+using idattn::api::parse_layer_variant;
 
 namespace {
 

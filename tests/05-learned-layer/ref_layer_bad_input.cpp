@@ -6,10 +6,12 @@
 #include <cmath>
 #include <limits>
 
+#include "api/common/names.hpp"
 #include "tests/05-learned-layer/layer_testing.hpp"
 #include "tests/common/messages.hpp"
 
 using namespace idattn::ref;
+using idattn::api::parse_layer_variant;
 using idattn::test::error_message;
 using idattn::test::has;
 

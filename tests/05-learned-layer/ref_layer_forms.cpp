@@ -10,12 +10,14 @@
 #include <xtensor-blas/xlinalg.hpp>
 #include <xtensor/xview.hpp>
 
+#include "api/common/names.hpp"
 #include "ref/01-softmax-attention/softmax_attention.hpp"
 #include "ref/04-ssm-basis-recurrence/ssm.hpp"
 #include "ref/05-learned-layer/layer_maps.hpp"
 #include "tests/05-learned-layer/layer_testing.hpp"
 
 using namespace idattn::ref;
+using idattn::api::parse_layer_variant;
 using idattn::test::flat;
 using idattn::test::LayerSizes;
 using idattn::test::tol_check;

@@ -7,11 +7,13 @@
 
 #include <xtensor/xview.hpp>
 
+#include "api/common/names.hpp"
 #include "ref/06-decoding/decode.hpp"
 #include "tests/05-learned-layer/layer_testing.hpp"
 #include "tests/common/messages.hpp"
 
 using namespace idattn::ref;
+using idattn::api::parse_layer_variant;
 using idattn::test::error_message;
 using idattn::test::has;
 using idattn::test::LayerSizes;
