@@ -82,7 +82,7 @@ xt::xtensor<double, 2> legs_attention(std::size_t M, const xt::xtensor<double, 2
 
 // ---- S4D (eq:P11) -------------------------------------------------------------------
 enum class S4dInit {
-    Inv,  // eq:4.s4d-inv  A_n = -1/2 + i (M/pi) (M/(2n+1) - 1)
+    Inv,  // eq:4.s4d-inv  A_n = -1/2 + i (2M/pi) (2M/(2n+1) - 1), S4D's state size 2M: every frequency > 0
     Lin,  // eq:4.s4d-lin  A_n = -1/2 + i pi n
 };
 std::string s4d_init_name(S4dInit init);

@@ -87,9 +87,9 @@ xt::xtensor<std::complex<double>, 1> s4d_a(S4dInit init, std::size_t M) {
     const double pi = std::numbers::pi;
     auto a = cvec<double>(M);
     for (std::size_t n = 0; n < M; ++n) {
-        const double mm = double(M);
+        const double N2 = 2.0 * double(M);  // S4D's state size: M complex modes are 2M real states
         if (init == S4dInit::Inv)
-            a(n) = {-0.5, (mm / pi) * (mm / (2.0 * n + 1) - 1)};  // A_n = -1/2 + i (M/pi)(M/(2n+1) - 1)   eq:4.s4d-inv
+            a(n) = {-0.5, (N2 / pi) * (N2 / (2.0 * n + 1) - 1)};  // A_n = -1/2 + i (2M/pi)(2M/(2n+1) - 1)   eq:4.s4d-inv
         else
             a(n) = {-0.5, pi * double(n)};  // A_n = -1/2 + i pi n                                   eq:4.s4d-lin
     }

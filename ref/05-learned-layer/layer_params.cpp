@@ -65,12 +65,6 @@ std::vector<std::pair<std::string, std::vector<std::size_t>>> expected_shapes(La
     return s;
 }
 
-// S4D-Inv with S4D's own state size 2M: Im A_n = (2M/pi) (2M/(2n+1) - 1), n = 0..M-1,
-// every frequency positive     eq:5.init
-double s4d_inv_imag(std::size_t M, std::size_t n) {
-    return 2.0 * double(M) / std::numbers::pi * (2.0 * double(M) / double(2 * n + 1) - 1.0);
-}
-
 std::vector<std::size_t> shape_of(const xt::xarray<double>& a) { return {a.shape().begin(), a.shape().end()}; }
 
 const xt::xarray<double>& need(const std::string& what, LayerVariant v, const LayerParams& p, const std::string& n) {
@@ -251,14 +245,15 @@ LayerParams layer_init(LayerVariant v, const LayerInitSpec& spec) {
         } else if (n == "log_A_real") {
             a.fill(std::log(0.5));  // Re A = -1/2
         } else if (n == "A_imag") {
+            // S4D-Inv with S4D's state size 2M, chapter 4's s4d_a: every frequency positive     eq:5.init
+            const CVec inv = s4d_a(S4dInit::Inv, M);
             for (std::size_t h = 0; h < H; ++h)
-                for (std::size_t m = 0; m < M; ++m) a(h, m) = s4d_inv_imag(M, m);
+                for (std::size_t m = 0; m < M; ++m) a(h, m) = inv(m).imag();
         } else if (n == "B") {
             // B = (Lambda - 1)/A: zero-order hold of 1 at the initial Delta (chapter 4's eq:4.zoh)     eq:5.init
             for (std::size_t h = 0; h < H; ++h) {
-                CVec acont = xt::zeros<cd>({M}), ones = xt::ones<cd>({M});
-                for (std::size_t m = 0; m < M; ++m) acont(m) = cd(-0.5, s4d_inv_imag(M, m));
-                const DiagonalSsm<double> zoh = s4d_zoh(acont, ones, std::exp(log_dt(h)));
+                const CVec ones = xt::ones<cd>({M});
+                const DiagonalSsm<double> zoh = s4d_zoh(s4d_a(S4dInit::Inv, M), ones, std::exp(log_dt(h)));
                 for (std::size_t m = 0; m < M; ++m) {
                     a(h, m, 0) = zoh.bbar(m).real();
                     a(h, m, 1) = zoh.bbar(m).imag();
