@@ -26,7 +26,7 @@ ch5 = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(ch5)
 
 # %% [markdown]
-# ## The layer is what `design/layer.md` says
+# ## The layer is what chapter 5 says
 # The full variant (Figure 3a, gate on) from the C++ reference against every step written out in
 # numpy; the folded readout `G = C^H C` (`eq:5.fold`) and the chunkwise two-pass form (`eq:5.1`)
 # against the recurrence.

@@ -1,5 +1,5 @@
-// The project's pass rule (FlashAttention's), from design/derivation.md,
-// "Precision and tolerances":
+// The project's pass rule (FlashAttention's; README.md, "Conventions",
+// Tolerances):
 //
 //     err(fast) <= 2 * err(naive32) + floor
 //

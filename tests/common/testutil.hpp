@@ -15,7 +15,7 @@
 
 namespace idattn::test {
 
-// Ragged sizes of design/derivation.md ("Precision and tolerances").
+// The ragged sizes of the project's tolerance convention (README.md, "Conventions").
 inline const std::vector<std::size_t> kRaggedN{1, 63, 64, 65, 97, 1025};
 inline const std::vector<std::size_t> kRaggedD{59, 64, 100};
 
