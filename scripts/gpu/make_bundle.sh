@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the CUDA tests and benchmarks for the GPU machine and collects them in
-# gpu-bundle/ (git-ignored), per shared/gpu.md: Hopper code (sm_90), Boost.Test,
+# gpu-bundle/ (git-ignored), as README.md's "GPU runs" describes: Hopper code (sm_90), Boost.Test,
 # OpenBLAS/LAPACK and cudart linked statically, libgfortran shipped alongside.
 #
 #   scripts/gpu/make_bundle.sh            # configure + build build-gpu/, fill gpu-bundle/
