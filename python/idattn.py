@@ -239,3 +239,14 @@ class Decoder:
         if "X" in s:
             s["X"] = _complex(s["X"])
         return s
+
+
+# ---- Chapter 8: Key-Value Means --------------------------------------------------
+
+@_arrays("q", "k", "v", "g")
+def kvm_attention(q, k, v, g=None, chunk=256, window_chunks=2, sinks=1, budget="fixed:256", rope_dims=0,
+                  state_norm=True, gate_appends=False, tau_state=1.0, tau_window=1.0, form="prefill", full=False):
+    """Key-Value Means (chapter 8): softmax over [state rows; block window] (eq:8.readout); budget 'fixed:R',
+    'sqrt:F' or 'saturate:R' (eq:8.budget); form 'prefill' or 'decode' (the same outputs)."""
+    return _result(_idattn.kvm_attention(q, k, v, g, chunk, window_chunks, sinks, budget, rope_dims, state_norm,
+                                         gate_appends, tau_state, tau_window, form), full)

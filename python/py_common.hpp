@@ -40,6 +40,7 @@ void bind_03_interdomain_projection(py::module_& m);
 void bind_04_ssm_basis_recurrence(py::module_& m);
 void bind_05_learned_layer(py::module_& m);
 void bind_06_decoding(py::module_& m);
+void bind_08_key_value_means(py::module_& m);
 
 inline constexpr void (*kChapters[])(py::module_&) = {
     &bind_01_softmax_attention,
@@ -48,6 +49,7 @@ inline constexpr void (*kChapters[])(py::module_&) = {
     &bind_04_ssm_basis_recurrence,
     &bind_05_learned_layer,
     &bind_06_decoding,
+    &bind_08_key_value_means,
 };
 
 }  // namespace idattn::py_bind

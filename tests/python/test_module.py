@@ -391,6 +391,21 @@ def array_likes_are_accepted_and_the_rest_is_a_type_error_naming_the_argument():
 
 
 @test
+def chapter8_kvm_is_softmax_when_nothing_is_merged():  # eq:8.window eq:8.readout eq:8.budget
+    rng = np.random.default_rng(8)
+    q, k, v = (0.7 * rng.standard_normal((37, 6)) for _ in range(3))
+    exact = idattn.softmax_attention(q, k, v, causal=True)
+    y = idattn.kvm_attention(q, k, v, chunk=4, budget="fixed:64", state_norm=False)
+    assert np.abs(y - exact).max() <= 1e-12 * np.abs(exact).max()
+    g = rng.uniform(0.5, 2.0, 37)
+    a = idattn.kvm_attention(q, k, v, g, chunk=4, budget="saturate:6", rope_dims=2)
+    b = idattn.kvm_attention(q, k, v, g, chunk=4, budget="saturate:6", rope_dims=2, form="decode")
+    assert np.abs(a - b).max() <= 1e-12 * np.abs(a).max()
+    _expect_error(lambda: idattn.kvm_attention(q, k, v, budget="many"), "expected fixed:R, sqrt:F or saturate:R")
+    _expect_error(lambda: idattn.kvm_attention(q, k, v, g[:5]), "merge gates g have shape (5,)")
+
+
+@test
 def absurd_sizes_raise_value_error_naming_the_argument():
     # The reliability review's interpreter crashes (SIGSEGV) and allocator texts:
     # now a ValueError naming the count and the memory it would need.
