@@ -80,6 +80,20 @@ xt::xtensor<double, 3> legs_states(LegsMethod method, std::size_t M, const xt::x
 xt::xtensor<double, 2> legs_attention(std::size_t M, const xt::xtensor<double, 2>& fq,
                                       const xt::xtensor<double, 2>& fk, const xt::xtensor<double, 2>& v);
 
+// ---- The bridge to S4D: time-invariant LegS and its normal part ----------------------
+// The LegS matrices used with a fixed step in t instead of in tau = log t: the
+// time-invariant system x' = -A x + B z. Its impulse response exp(-A t) B (M,)
+// through expm (eq:4.ti-legs).
+xt::xtensor<double, 1> legs_ti_impulse(std::size_t M, double t);
+// The same in closed form, the exponentially warped Legendre basis:
+// sqrt(2n+1) P_n(2 e^-t - 1) e^-t, n = 0..M-1 (eq:4.ti-legs).
+xt::xtensor<double, 1> legs_warped_basis(std::size_t M, double t);
+// A = A_N + P P^T with P_n = sqrt(n + 1/2) and A_N = I/2 + S, S skew-symmetric
+// (eq:4.normal): the frequencies omega of S (its eigenvalues are +- i omega), the
+// N/2 positive ones of the N x N LegS matrix, descending. -A_N has the
+// eigenvalues -1/2 +- i omega, which S4D-Inv approximates (N = 2M).
+xt::xtensor<double, 1> legs_normal_frequencies(std::size_t N);
+
 // ---- S4D (eq:P11) -------------------------------------------------------------------
 enum class S4dInit {
     Inv,  // eq:4.s4d-inv  A_n = -1/2 + i (2M/pi) (2M/(2n+1) - 1), S4D's state size 2M: every frequency > 0

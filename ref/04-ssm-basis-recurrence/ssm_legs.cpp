@@ -4,6 +4,8 @@
 #include <cmath>
 #include <sstream>
 
+#include <xtensor-blas/xlinalg.hpp>
+
 #include "core/error.hpp"
 #include "core/validate.hpp"
 #include "ref/04-ssm-basis-recurrence/ssm.hpp"
@@ -136,6 +138,38 @@ xt::xtensor<double, 2> expm(const xt::xtensor<double, 2>& x) {
     // Squaring: exp(X) = exp(X / 2^j)^(2^j).
     for (int s = 0; s < j; ++s) e = matmul(e, e);
     return e;
+}
+
+xt::xtensor<double, 1> legs_ti_impulse(std::size_t M, double t) {
+    if (!(t >= 0) || !std::isfinite(t)) throw Error("legs_ti_impulse: t must be finite and >= 0, got " + num_str(t));
+    return xt::linalg::dot(expm(-t * legs_a(M)), legs_b(M));  // x(t) = exp(-A t) B     eq:4.ti-legs
+}
+
+xt::xtensor<double, 1> legs_warped_basis(std::size_t M, double t) {
+    if (M == 0) throw Error("legs_warped_basis: M must be at least 1, got 0");
+    const double x = 2.0 * std::exp(-t) - 1.0;
+    xt::xtensor<double, 1> p = xt::zeros<double>({M}), out = xt::zeros<double>({M});
+    for (std::size_t n = 0; n < M; ++n)  // Legendre: (n+1) P_{n+1} = (2n+1) x P_n - n P_{n-1}
+        p(n) = n == 0 ? 1.0 : n == 1 ? x : ((2.0 * n - 1) * x * p(n - 1) - (n - 1.0) * p(n - 2)) / double(n);
+    // sqrt(2n+1) P_n(2 e^-t - 1) e^-t     eq:4.ti-legs
+    for (std::size_t n = 0; n < M; ++n) out(n) = std::sqrt(2.0 * n + 1) * p(n) * std::exp(-t);
+    return out;
+}
+
+xt::xtensor<double, 1> legs_normal_frequencies(std::size_t N) {
+    if (N < 2 || N % 2 != 0)
+        throw Error("legs_normal_frequencies: the state size N must be even and >= 2, got " + std::to_string(N));
+    const Mat a = legs_a(N);
+    Mat s = a;
+    for (std::size_t n = 0; n < N; ++n)
+        for (std::size_t k = 0; k < N; ++k)  // S = A - P P^T - I/2, P_n = sqrt(n + 1/2)     eq:4.normal
+            s(n, k) -= std::sqrt(n + 0.5) * std::sqrt(k + 0.5) + (n == k ? 0.5 : 0.0);
+    // S is skew-symmetric: S^2 = -S^T S is symmetric with eigenvalues -omega^2, each twice
+    const Mat s2 = xt::linalg::dot(s, s);
+    const xt::xtensor<double, 1> lam = std::get<0>(xt::linalg::eigh(s2));  // ascending: -omega^2 descending in omega
+    xt::xtensor<double, 1> omega = xt::zeros<double>({N / 2});
+    for (std::size_t i = 0; i < N / 2; ++i) omega(i) = std::sqrt(std::max(0.0, -lam(2 * i)));
+    return omega;
 }
 
 LegsStep legs_exact_step(const xt::xtensor<double, 2>& a, const xt::xtensor<double, 1>& b, double dtau) {
