@@ -7,42 +7,20 @@
 
 #include "api/05-learned-layer/layer_api.hpp"
 #include "api/common/names.hpp"
-#include "api/common/npz.hpp"
 #include "cli/cli.hpp"
 #include "core/error.hpp"
 
 namespace idattn::cli {
 namespace {
 
-std::optional<bool> on_off(Args& a, const std::string& option) {
-    const std::string v = a.optional(option, "");
-    if (v.empty()) return std::nullopt;
-    if (v == "on") return true;
-    if (v == "off") return false;
-    throw Error(a.command() + ": " + option + " must be 'on' or 'off', got '" + v + "'");
-}
-
-api::TensorMap read_params(Args& a) {
-    const std::string path = a.required("--params");
-    api::TensorMap m;
-    for (auto& member : npz::read(path, "--params (" + path + ")")) m.emplace(member.name, std::move(member.tensor));
-    return m;
-}
-
-std::vector<npz::Member> members(const api::TensorMap& m) {
-    std::vector<npz::Member> v;
-    for (const auto& [n, t] : m) v.push_back({n, t});
-    return v;
-}
-
 int run_layer(Args& a) {
     api::LayerSettings s;
     s.variant = api::parse_layer_variant(a.required("--variant"));
-    s.rope = on_off(a, "--rope");
+    s.rope = a.on_off("--rope");
     s.rope_order = api::parse_rope_order(a.optional("--rope-order", "before-xi"));
     s.form = api::parse_layer_form(a.optional("--form", "recurrence"));
     s.chunk = a.count("--chunk", "16");
-    const api::TensorMap params = read_params(a);
+    const api::TensorMap params = a.arrays("--params");
     const HostTensor x = a.tensor("--x");
     const std::string out = a.output("--out");
     const bool backward = a.given("--dy") || a.given("--grads-out");
@@ -63,7 +41,7 @@ int run_layer(Args& a) {
     a.finish();
     const api::Run y = api::layer_forward(params, x, s);
     const api::LayerGradRun g = api::layer_backward(params, x, dy, s);
-    a.also_write_file(grads_out, npz::archive(grads_out, members(g.grads)));
+    a.also_write_npz(grads_out, g.grads);
     write_result(a, out, y, "layer");
     std::cerr << "idattn layer: wrote " << grads_out << " (dL/dx and dL/dp for " << g.grads.size() - 1
               << " parameter arrays, float64; backward " << ref::layer_backward_name(s.backward) << ")\n";
@@ -82,12 +60,12 @@ int run_layer_init(Args& a) {
     else
         spec.M = a.required_count("--M");
     spec.seed = a.count("--seed", "0");
-    spec.gate = on_off(a, "--gate").value_or(false);
-    spec.rope = on_off(a, "--rope").value_or(ref::layer_default_rope(v));
+    spec.gate = a.on_off("--gate").value_or(false);
+    spec.rope = a.on_off("--rope").value_or(ref::layer_default_rope(v));
     const std::string out = a.output("--out");
     a.finish();
     const api::TensorMap p = api::layer_init(v, spec);
-    a.also_write_file(out, npz::archive(out, members(p)));
+    a.also_write_npz(out, p);
     a.write_outputs({});
     std::cerr << "idattn layer-init: wrote " << out << " (" << p.size() - 1 << " arrays and 'heads', variant "
               << ref::layer_variant_name(v) << ", seed " << spec.seed << ")\n";

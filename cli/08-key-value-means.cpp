@@ -9,12 +9,6 @@
 namespace idattn::cli {
 namespace {
 
-bool on_off(Args& a, const std::string& option, bool fallback) {
-    const std::string v = a.optional(option, fallback ? "on" : "off");
-    if (v != "on" && v != "off") throw Error(a.command() + ": " + option + " must be 'on' or 'off', got '" + v + "'");
-    return v == "on";
-}
-
 int run_kvm(Args& a) {
     const HostTensor q = a.tensor("--q"), k = a.tensor("--k"), v = a.tensor("--v");
     const HostTensor g = a.given("--g") ? a.tensor("--g") : HostTensor{{}, "float64", {}};
@@ -24,8 +18,8 @@ int run_kvm(Args& a) {
     o.sinks = a.count("--sinks", "1");
     o.budget = api::parse_kvm_budget(a.optional("--budget", "fixed:256"), o.chunk);
     o.rope_dims = a.count("--rope-dims", "0");
-    o.state_norm = on_off(a, "--state-norm", true);
-    o.gate_appends = on_off(a, "--gate-appends", false);
+    o.state_norm = a.on_off("--state-norm").value_or(true);
+    o.gate_appends = a.on_off("--gate-appends").value_or(false);
     o.tau_state = a.number("--tau-state", "1");
     o.tau_window = a.number("--tau-window", "1");
     const auto form = api::parse_kvm_form(a.optional("--form", "prefill"));

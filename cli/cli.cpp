@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "api/common/npy.hpp"
+#include "api/common/npz.hpp"
 #include "core/error.hpp"
 #include "core/validate.hpp"
 
@@ -59,6 +60,13 @@ bool Args::flag(const std::string& name) {
 HostTensor Args::tensor(const std::string& name) {
     const std::string path = required(name);
     return npy::read(path, name + " (" + path + ")");
+}
+
+std::map<std::string, HostTensor> Args::arrays(const std::string& name) {
+    const std::string path = required(name);
+    std::map<std::string, HostTensor> m;
+    for (auto& member : npz::read(path, name + " (" + path + ")")) m.emplace(member.name, std::move(member.tensor));
+    return m;
 }
 
 std::string Args::output(const std::string& name) {
@@ -121,6 +129,19 @@ double Args::number(const std::string& name, const std::string& fallback) {
 
 void Args::also_write(const std::string& path, HostTensor t) { extra_.emplace_back(path, std::move(t)); }
 void Args::also_write_file(const std::string& path, std::string bytes) { files_.emplace_back(path, std::move(bytes)); }
+
+void Args::also_write_npz(const std::string& path, const std::map<std::string, HostTensor>& arrays) {
+    std::vector<npz::Member> members;
+    for (const auto& [n, t] : arrays) members.push_back({n, t});
+    also_write_file(path, npz::archive(path, members));
+}
+
+std::optional<bool> Args::on_off(const std::string& name) {
+    const std::string v = optional(name, "");
+    if (v.empty()) return std::nullopt;
+    if (v != "on" && v != "off") throw Error(command_ + ": " + name + " must be 'on' or 'off', got '" + v + "'");
+    return v == "on";
+}
 
 void Args::write_outputs(const std::vector<std::pair<std::string, const HostTensor*>>& outputs) {
     std::vector<npy::Output> all;

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -29,6 +30,8 @@ public:
     bool flag(const std::string& name);
     // Reads the .npy file given by --name; the label in messages is "--name (path)".
     HostTensor tensor(const std::string& name);
+    // Reads the .npz file given by --name: its arrays by name (npz::read's checks).
+    std::map<std::string, HostTensor> arrays(const std::string& name);
     // The output path given by --name, checked (see above); optional_output
     // returns "" when the option is absent.
     std::string output(const std::string& name);
@@ -37,6 +40,8 @@ public:
     void also_write(const std::string& path, HostTensor t);
     // Queues a whole file's bytes (an .npz archive, npz::archive) the same way.
     void also_write_file(const std::string& path, std::string bytes);
+    // Queues named arrays as one .npz archive the same way.
+    void also_write_npz(const std::string& path, const std::map<std::string, HostTensor>& arrays);
     // Writes `outputs` and everything queued by also_write, all or none.
     void write_outputs(const std::vector<std::pair<std::string, const HostTensor*>>& outputs);
     // --name as a non-negative integer or a finite number: `fallback` when the
@@ -44,6 +49,8 @@ public:
     std::uint64_t count(const std::string& name, const std::string& fallback);
     std::uint64_t required_count(const std::string& name);
     double number(const std::string& name, const std::string& fallback);
+    // --name on|off: nullopt when absent; any other value is an error naming the option.
+    std::optional<bool> on_off(const std::string& name);
     // Whether --name was given (as a value or a flag); asks for nothing.
     bool given(const std::string& name) const;
     // Throws, naming the first of `names` that was given, "... does not apply
