@@ -6,9 +6,9 @@
 
 #include "api/06-decoding/decode_api.hpp"
 #include "api/common/names.hpp"
-#include "api/common/npz.hpp"
 #include "cli/cli.hpp"
 #include "core/error.hpp"
+#include "core/validate.hpp"
 
 namespace idattn::cli {
 namespace {
@@ -16,17 +16,10 @@ namespace {
 int run_decode(Args& a) {
     api::LayerSettings s;
     s.variant = api::parse_layer_variant(a.required("--variant"));
-    const std::string rope = a.optional("--rope", "");
-    if (!rope.empty()) {
-        if (rope != "on" && rope != "off")
-            throw Error(a.command() + ": --rope must be 'on' or 'off', got '" + rope + "'");
-        s.rope = rope == "on";
-    }
+    s.rope = a.on_off("--rope");
     s.rope_order = api::parse_rope_order(a.optional("--rope-order", "before-xi"));
     s.form = api::parse_readout(a.optional("--readout", "explicit"));
-    const std::string params_path = a.required("--params");
-    api::TensorMap params;
-    for (auto& m : npz::read(params_path, "--params (" + params_path + ")")) params.emplace(m.name, std::move(m.tensor));
+    const api::TensorMap params = a.arrays("--params");
     const HostTensor prompt = a.tensor("--x");
     const std::size_t steps = a.count("--steps", "0");
     const std::size_t chunk = a.count("--chunk", "64");
@@ -41,6 +34,10 @@ int run_decode(Args& a) {
     api::Decoder dec(params, s);
     const HostTensor y0 = dec.prefill(prompt, chunk);
     const std::size_t D = y0.shape[1], N = y0.shape[0];
+    // The outputs of every step are kept: (N + steps, D) doubles, checked before the first step.
+    if (steps > kMaxElements)
+        throw Error(a.command() + ": --steps = " + std::to_string(steps) + " is more tokens than any output can hold");
+    require_memory(a.command(), "--steps = " + std::to_string(steps), {{"the outputs y", {N + steps, D}, 8}});
     HostTensor y;
     y.shape = {N + steps, D};
     y.data = y0.data;
@@ -52,11 +49,7 @@ int run_decode(Args& a) {
         next = dec.step(next);
         y.data.insert(y.data.end(), next.data.begin(), next.data.end());
     }
-    if (!state_out.empty()) {
-        std::vector<npz::Member> members;
-        for (const auto& [n, t] : dec.state()) members.push_back({n, t});
-        a.also_write_file(state_out, npz::archive(state_out, members));
-    }
+    if (!state_out.empty()) a.also_write_npz(state_out, dec.state());
     a.write_outputs({{out, &y}});
     for (const auto& n : dec.notes()) std::cerr << "idattn decode: note: " << n << "\n";
     std::cerr << "idattn decode: backend ref (float64, CPU); prefilled " << N << " tokens in chunks of " << chunk

@@ -128,6 +128,9 @@ void check_kvm_options(const std::string& what, const KvmOptions& o, std::size_t
     if (o.chunk == 0) throw Error(what + ": the chunk length C must be >= 1, got 0");
     if (o.window_chunks == 0)
         throw Error(what + ": the window must hold at least one chunk (window_chunks >= 1), got 0");
+    if (o.window_chunks > kMaxElements / o.chunk)
+        throw Error(what + ": a window of window_chunks = " + std::to_string(o.window_chunks) + " chunks of C = " +
+                    std::to_string(o.chunk) + " tokens is longer than any sequence (W C overflows)");
     if (o.sinks >= o.chunk)
         throw Error(what + ": sinks = " + std::to_string(o.sinks) + " but the initial state has C = " +
                     std::to_string(o.chunk) + " rows; a merge needs a row that is not a sink, so sinks < C");

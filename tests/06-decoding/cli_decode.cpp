@@ -88,6 +88,8 @@ BOOST_AUTO_TEST_CASE(cli_decode_bad_options) {
     BOOST_TEST((r.exit_code == 1 && has(r.output, "--feed has shape (4, 5) but --steps is 2")), r.output);
     r = run_cli(base + " --variant s4d --readout chunked");
     BOOST_TEST((r.exit_code == 1 && has(r.output, "unknown readout 'chunked'")), r.output);
+    r = run_cli(base + " --variant s4d --steps 1000000000000");
+    BOOST_TEST((r.exit_code == 1 && has(r.output, "--steps = 1000000000000")), r.output);
     r = run_cli(base + " --variant s4d --chunk 0");
     BOOST_TEST((r.exit_code == 1 && has(r.output, "chunk length K must be >= 1")), r.output);
     BOOST_TEST(!idattn::test::file_exists(dir + "/y.npy"));

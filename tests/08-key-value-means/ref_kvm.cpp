@@ -175,6 +175,10 @@ BOOST_AUTO_TEST_CASE(bad_options_and_inputs_are_named) {
     o.window_chunks = 0;
     BOOST_TEST(has(err(o), "window must hold at least one chunk"));
     o = {};
+    o.chunk = std::size_t{1} << 40;
+    o.window_chunks = std::size_t{1} << 40;
+    BOOST_TEST(has(err(o), "W C overflows"));
+    o = {};
     o.chunk = 2;
     o.sinks = 2;
     BOOST_TEST(has(err(o), "sinks = 2 but the initial state has C = 2 rows"));
