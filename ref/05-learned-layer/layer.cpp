@@ -86,24 +86,6 @@ LMat core_input(const SequenceTape& st, const LayerDims& k, std::size_t h) {
     return xt::concatenate(xt::xtuple(head_cols(st.key.out, h, k.R), head_cols(st.val.out, h, k.d)), 1);
 }
 
-// Causal softmax with scale 1/sqrt(R), the probabilities P (N, N) of one head     eq:5.softmax
-LMat softmax_probs(const LMat& q, const LMat& kk) {
-    const std::size_t N = q.shape(0), R = q.shape(1);
-    LMat pr = xt::zeros<double>({N, N});
-    for (std::size_t t = 0; t < N; ++t) {
-        double mx = -INFINITY, sum = 0;
-        for (std::size_t s = 0; s <= t; ++s) {
-            double dot = 0;
-            for (std::size_t r = 0; r < R; ++r) dot += q(t, r) * kk(s, r);
-            pr(t, s) = dot / std::sqrt(double(R));
-            mx = std::max(mx, pr(t, s));
-        }
-        for (std::size_t s = 0; s <= t; ++s) sum += (pr(t, s) = std::exp(pr(t, s) - mx));
-        for (std::size_t s = 0; s <= t; ++s) pr(t, s) /= sum;
-    }
-    return pr;
-}
-
 SequenceTape sequence_forward(LayerVariant v, const LayerParams& p, const LayerDims& k, const LMat& x,
                               const LayerOptions& opt) {
     const Cell c = paths::cell(v, opt.rope);
@@ -116,7 +98,7 @@ SequenceTape sequence_forward(LayerVariant v, const LayerParams& p, const LayerD
     for (std::size_t h = 0; h < k.H; ++h) {
         LMat oh;
         if (v == LayerVariant::Softmax)  // o = P v: chapter 1's (P1) with R-wide keys, d-wide values   eq:5.softmax
-            oh = xt::linalg::dot(softmax_probs(head_cols(st.q->out, h, k.R), head_cols(st.key.out, h, k.R)),
+            oh = xt::linalg::dot(maps::causal_softmax(head_cols(st.q->out, h, k.R), head_cols(st.key.out, h, k.R)),
                                  head_cols(st.val.out, h, k.d));
         else
             oh = core_forward(core_params(p, h), query_features(st, p, k, h, N), core_input(st, k, h), opt);
@@ -152,7 +134,7 @@ void lambda_backward(const LayerParams& p, std::size_t h, const CVec& glambda, A
 // The softmax baseline's backward for one head: dL/dq, dL/dk, dL/dv from dL/do.
 void softmax_backward(const LMat& q, const LMat& kk, const LMat& vv, const LMat& go, LMat& gq, LMat& gk, LMat& gv) {
     const std::size_t N = q.shape(0), R = q.shape(1), d = vv.shape(1);
-    const LMat pr = softmax_probs(q, kk);
+    const LMat pr = maps::causal_softmax(q, kk);
     gq = xt::zeros<double>(q.shape());
     gk = xt::zeros<double>(kk.shape());
     gv = xt::zeros<double>(vv.shape());

@@ -143,6 +143,24 @@ LMat norm_bias_backward(const LMat& x, const LMat& g, const LMat& gy, LMat& gg, 
     return gx;
 }
 
+LMat causal_softmax(const LMat& q, const LMat& k) {
+    const std::size_t n = q.shape(0), t = k.shape(0), R = q.shape(1);
+    LMat pr = xt::zeros<double>({n, t});
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t last = t - n + i;  // the query's own position
+        double mx = -INFINITY, sum = 0;
+        for (std::size_t s = 0; s <= last; ++s) {
+            double dot = 0;
+            for (std::size_t r = 0; r < R; ++r) dot += q(i, r) * k(s, r);
+            pr(i, s) = dot / std::sqrt(double(R));  // q . k / sqrt(R)     eq:5.softmax
+            mx = std::max(mx, pr(i, s));
+        }
+        for (std::size_t s = 0; s <= last; ++s) sum += (pr(i, s) = std::exp(pr(i, s) - mx));
+        for (std::size_t s = 0; s <= last; ++s) pr(i, s) /= sum;
+    }
+    return pr;
+}
+
 LMat gate(const LMat& o, const LMat& gl) {
     LMat y = zeros_like(o);
     // o (.) SiLU(x W_g)     eq:5.out

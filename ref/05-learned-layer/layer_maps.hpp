@@ -40,6 +40,12 @@ LMat feature_map_backward(const LMat& x, std::size_t H, const LMat& gy);
 LMat norm_bias(const LMat& x, const LMat& g, const LMat& b);
 LMat norm_bias_backward(const LMat& x, const LMat& g, const LMat& gy, LMat& gg, LMat& gb);
 
+// eq:5.softmax  causal softmax weights of one head with scale 1/sqrt(R): q (n, R)
+// are the last n of the t = k.rows positions (bottom-right aligned), query i sees
+// keys s <= t - n + i; P (n, t), zero above the causal boundary. n = t: the
+// whole sequence; n < t: a decoder's queries against its KV cache (chapter 6).
+LMat causal_softmax(const LMat& q, const LMat& k);
+
 // eq:5.out  the gate o (.) SiLU(x W_g): y = o (.) SiLU(gl), gl = x W_g.
 LMat gate(const LMat& o, const LMat& gl);
 void gate_backward(const LMat& o, const LMat& gl, const LMat& gy, LMat& go, LMat& ggl);

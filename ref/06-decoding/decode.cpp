@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include <xtensor-blas/xlinalg.hpp>
 #include <xtensor/xview.hpp>
 
 #include "core/error.hpp"
@@ -34,28 +35,6 @@ std::size_t width(const LayerDims& k, const paths::Cell& c, const paths::PathSpe
 LMat append_rows(const LMat& cache, const LMat& rows) {
     if (cache.shape(0) == 0) return rows;
     return xt::concatenate(xt::xtuple(cache, rows), 0);
-}
-
-// Softmax decoding over the cache of one head: query i at position t = t0 + i reads
-// cache rows 0..t, weights softmax(q . k / sqrt(R))     eq:6.cache
-LMat cached_softmax(const LMat& q, const LMat& keys, const LMat& values, std::size_t t0) {
-    const std::size_t n = q.shape(0), R = q.shape(1), d = values.shape(1);
-    LMat o = xt::zeros<double>({n, d});
-    for (std::size_t i = 0; i < n; ++i) {
-        const std::size_t t = t0 + i;
-        std::vector<double> w(t + 1);
-        double mx = -INFINITY, sum = 0;
-        for (std::size_t s = 0; s <= t; ++s) {
-            double dot = 0;
-            for (std::size_t r = 0; r < R; ++r) dot += q(i, r) * keys(s, r);
-            w[s] = dot / std::sqrt(double(R));
-            mx = std::max(mx, w[s]);
-        }
-        for (std::size_t s = 0; s <= t; ++s) sum += (w[s] = std::exp(w[s] - mx));
-        for (std::size_t s = 0; s <= t; ++s)
-            for (std::size_t j = 0; j < d; ++j) o(i, j) += w[s] / sum * values(s, j);
-    }
-    return o;
 }
 
 }  // namespace
@@ -167,8 +146,9 @@ LMat layer_continue(const DecodeLayer& layer, DecodeState& state, const LMat& x)
         state.v_cache = append_rows(state.v_cache, val.out);
         for (std::size_t h = 0; h < k.H; ++h)
             xt::view(o, xt::all(), xt::range(h * k.d, (h + 1) * k.d)) =
-                cached_softmax(head_cols(q->out, h, k.R), head_cols(state.k_cache, h, k.R),
-                               head_cols(state.v_cache, h, k.d), t0);
+                // the new queries against the whole cache, bottom-right aligned     eq:6.cache
+                xt::linalg::dot(maps::causal_softmax(head_cols(q->out, h, k.R), head_cols(state.k_cache, h, k.R)),
+                                head_cols(state.v_cache, h, k.d));
     } else {
         for (std::size_t h = 0; h < k.H; ++h) {
             LMat f = xt::zeros<double>({n, k.R});
