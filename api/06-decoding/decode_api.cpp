@@ -8,19 +8,9 @@ Decoder::Decoder(const TensorMap& params, const LayerSettings& settings)
     : layer_(ref::prepare_decode(settings.variant, layer_params("decode", settings, params), layer_options(settings))),
       state_(ref::decode_start(layer_)) {}
 
-namespace {
-
-void note_float32(const std::string& name, const HostTensor& t, std::vector<std::string>& notes) {
-    if (t.dtype == "float32" && notes.empty())
-        notes.push_back("input " + name + " is float32: promoted exactly to float64; the reference computes and "
-                        "writes float64");
-}
-
-}  // namespace
-
 HostTensor Decoder::prefill(const HostTensor& x, std::size_t chunk) {
     require_tensor("decode", "x", x, {2});
-    note_float32("x", x, notes_);
+    if (notes_.empty()) note_dtypes(Impl::Ref, {{"x", &x}}, notes_);  // said once per decoder
     ref::LMat xm = xt::zeros<double>({x.shape[0], x.shape[1]});
     std::copy(x.data.begin(), x.data.end(), xm.begin());
     const ref::LMat y = ref::prefill(layer_, state_, xm, chunk);
@@ -32,7 +22,7 @@ HostTensor Decoder::prefill(const HostTensor& x, std::size_t chunk) {
 
 HostTensor Decoder::step(const HostTensor& x) {
     require_tensor("decode", "x", x, {1});
-    note_float32("x", x, notes_);
+    if (notes_.empty()) note_dtypes(Impl::Ref, {{"x", &x}}, notes_);  // said once per decoder
     xt::xtensor<double, 1> xv = xt::zeros<double>({x.shape[0]});
     std::copy(x.data.begin(), x.data.end(), xv.begin());
     const auto y = ref::decode_step(layer_, state_, xv);
