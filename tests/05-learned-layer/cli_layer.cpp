@@ -10,6 +10,7 @@
 #include "tests/05-learned-layer/layer_testing.hpp"
 #include "tests/common/cli_runner.hpp"
 #include "tests/common/messages.hpp"
+#include "tests/common/npy_files.hpp"
 
 using idattn::test::has;
 using idattn::test::run_cli;
@@ -38,18 +39,6 @@ void write_params(const std::string& path, const LayerParams& p) {
     idattn::npz::write(path, ms);
 }
 
-void write_x(const std::string& path, const xt::xtensor<double, 3>& x) {
-    idattn::npy::write(path, x.data(), {x.shape(0), x.shape(1), x.shape(2)});
-}
-
-xt::xtensor<double, 3> read_x(const std::string& path) {
-    const auto t = idattn::npy::read(path, path);
-    BOOST_TEST_REQUIRE(t.shape.size() == 3u);
-    xt::xtensor<double, 3> x = xt::zeros<double>({t.shape[0], t.shape[1], t.shape[2]});
-    std::copy(t.data.begin(), t.data.end(), x.begin());
-    return x;
-}
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(cli_layer)
@@ -72,8 +61,8 @@ BOOST_AUTO_TEST_CASE(cli_layer_equals_the_reference) {
         for (const auto& [n, a] : ref_params.arrays) BOOST_TEST((params.arrays.at(n) == a), variant << ": " << n);
 
         const auto x = idattn::test::random_x(rng, 2, 9, 5), dy = idattn::test::random_x(rng, 2, 9, 5);
-        write_x(dir + "/x.npy", x);
-        write_x(dir + "/dy.npy", dy);
+        idattn::test::write_npy<3>(dir + "/x.npy", x);
+        idattn::test::write_npy<3>(dir + "/dy.npy", dy);
         r = run_cli("layer --variant " + variant + " --params " + p + " --x " + dir + "/x.npy --out " + dir +
                     "/y.npy --dy " + dir + "/dy.npy --grads-out " + dir + "/g.npz --backward lambda-division "
                     "--checkpoint 4 --form chunked --chunk 4");
@@ -81,7 +70,7 @@ BOOST_AUTO_TEST_CASE(cli_layer_equals_the_reference) {
         LayerOptions opt = idattn::test::options_for(v);
         opt.form = LayerForm::Chunked;
         opt.chunk = 4;
-        BOOST_TEST((read_x(dir + "/y.npy") == layer_forward(v, params, x, opt)), variant << ": y");
+        BOOST_TEST((idattn::test::read_npy<3>(dir + "/y.npy") == layer_forward(v, params, x, opt)), variant << ": y");
         opt.backward = LayerBackward::LambdaDivision;
         opt.checkpoint = 4;
         const LayerGrads g = layer_backward(v, params, x, dy, opt);
@@ -95,7 +84,7 @@ BOOST_AUTO_TEST_CASE(cli_layer_equals_the_reference) {
 BOOST_AUTO_TEST_CASE(cli_layer_bad_parameter_files) {
     const auto dir = idattn::test::temp_dir("clilayerbad");
     const LayerParams good = layer_init(LayerVariant::Full, {5, 2, 4, 3, 3, 1, false, true});
-    write_x(dir + "/x.npy", xt::ones<double>({1, 4, 5}));
+    idattn::test::write_npy<3>(dir + "/x.npy", xt::ones<double>({1, 4, 5}));
     auto run = [&](const LayerParams& p, const std::string& extra = "") {
         write_params(dir + "/p.npz", p);
         return run_cli("layer --variant full --params " + dir + "/p.npz --x " + dir + "/x.npy --out " + dir +

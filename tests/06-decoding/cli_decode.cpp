@@ -13,24 +13,11 @@
 #include "tests/05-learned-layer/layer_testing.hpp"
 #include "tests/common/cli_runner.hpp"
 #include "tests/common/messages.hpp"
+#include "tests/common/npy_files.hpp"
 
 using idattn::test::has;
 using idattn::test::run_cli;
 using namespace idattn::ref;
-
-namespace {
-
-void write_mat(const std::string& path, const LMat& x) { idattn::npy::write(path, x.data(), {x.shape(0), x.shape(1)}); }
-
-LMat read_mat(const std::string& path) {
-    const auto t = idattn::npy::read(path, path);
-    BOOST_TEST_REQUIRE(t.shape.size() == 2u);
-    LMat x = xt::zeros<double>({t.shape[0], t.shape[1]});
-    std::copy(t.data.begin(), t.data.end(), x.begin());
-    return x;
-}
-
-}  // namespace
 
 BOOST_AUTO_TEST_SUITE(cli_decode)
 
@@ -44,15 +31,15 @@ BOOST_AUTO_TEST_CASE(cli_decode_equals_the_parallel_forward) {
     BOOST_TEST_REQUIRE(r.exit_code == 0, r.output);
     const LayerParams p = layer_init(LayerVariant::Full, {5, 2, 4, 3, 3, 4, false, true});
     const LMat x = xt::view(idattn::test::random_x(rng, 1, 12, 5), 0);
-    write_mat(dir + "/prompt.npy", xt::view(x, xt::range(0, 7), xt::all()));
-    write_mat(dir + "/feed.npy", xt::view(x, xt::range(7, 12), xt::all()));
+    idattn::test::write_npy<2>(dir + "/prompt.npy", LMat(xt::view(x, xt::range(0, 7), xt::all())));
+    idattn::test::write_npy<2>(dir + "/feed.npy", LMat(xt::view(x, xt::range(7, 12), xt::all())));
     r = run_cli("decode --variant full --params " + dir + "/p.npz --x " + dir + "/prompt.npy --steps 5 --feed " + dir +
                 "/feed.npy --chunk 3 --readout folded --out " + dir + "/y.npy --state-out " + dir + "/s.npz");
     BOOST_TEST_REQUIRE(r.exit_code == 0, r.output);
     const LayerOptions opt = idattn::test::options_for(LayerVariant::Full);
     const xt::xtensor<double, 3> x3 = xt::reshape_view(x, {std::size_t{1}, std::size_t{12}, std::size_t{5}});
     const LMat whole = xt::view(layer_forward(LayerVariant::Full, p, x3, opt), 0);
-    IDATTN_CHECK_CMP(idattn::test::tol_check<2>("decode vs forward", whole, read_mat(dir + "/y.npy"), 1e-12));
+    IDATTN_CHECK_CMP(idattn::test::tol_check<2>("decode vs forward", whole, idattn::test::read_npy<2>(dir + "/y.npy"), 1e-12));
     std::set<std::string> names;
     for (const auto& m : idattn::npz::read(dir + "/s.npz", "s")) {
         names.insert(m.name);
@@ -65,7 +52,7 @@ BOOST_AUTO_TEST_CASE(cli_decode_equals_the_parallel_forward) {
     r = run_cli("decode --variant full --params " + dir + "/p.npz --x " + dir + "/prompt.npy --steps 3 --out " + dir +
                 "/y2.npy");
     BOOST_TEST_REQUIRE(r.exit_code == 0, r.output);
-    const LMat y2 = read_mat(dir + "/y2.npy");
+    const LMat y2 = idattn::test::read_npy<2>(dir + "/y2.npy");
     const DecodeLayer dl = prepare_decode(LayerVariant::Full, p, opt);
     DecodeState st = decode_start(dl);
     const LMat y0 = prefill(dl, st, xt::view(x, xt::range(0, 7), xt::all()), 64);
@@ -80,7 +67,7 @@ BOOST_AUTO_TEST_CASE(cli_decode_bad_options) {
     const auto dir = idattn::test::temp_dir("clidecodebad");
     auto r = run_cli("layer-init --variant s4d --d-model 5 --heads 2 --R 4 --d-head 3 --M 3 --out " + dir + "/p.npz");
     BOOST_TEST_REQUIRE(r.exit_code == 0, r.output);
-    write_mat(dir + "/x.npy", xt::ones<double>({std::size_t{4}, std::size_t{5}}));
+    idattn::test::write_npy<2>(dir + "/x.npy", xt::ones<double>({std::size_t{4}, std::size_t{5}}));
     const std::string base = "decode --params " + dir + "/p.npz --x " + dir + "/x.npy --out " + dir + "/y.npy";
     r = run_cli(base + " --variant full");
     BOOST_TEST((r.exit_code == 1 && has(r.output, "'W_q' is missing")), r.output);

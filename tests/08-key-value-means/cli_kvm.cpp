@@ -8,6 +8,7 @@
 #include "ref/08-key-value-means/kvm.hpp"
 #include "tests/common/cli_runner.hpp"
 #include "tests/common/messages.hpp"
+#include "tests/common/npy_files.hpp"
 #include "tests/common/testutil.hpp"
 
 using idattn::test::has;
@@ -22,7 +23,7 @@ BOOST_AUTO_TEST_CASE(cli_kvm_equals_the_reference) {
     const auto dir = idattn::test::temp_dir("clikvm");
     const auto q = rng.normal<4>({1, 2, 45, 6}), k = rng.normal<4>({1, 2, 45, 6}), v = rng.normal<4>({1, 2, 45, 3});
     for (const auto& [name, x] : {std::pair{"q", &q}, std::pair{"k", &k}, std::pair{"v", &v}})
-        idattn::npy::write(dir + "/" + name + ".npy", x->data(), {1, 2, 45, x->shape(3)});
+        idattn::test::write_npy<4>(dir + "/" + name + ".npy", *x);
     KvmOptions o;
     o.chunk = 5;
     o.budget = {KvmBudgetKind::PowerLaw, 5, 2.0, 0.5};
