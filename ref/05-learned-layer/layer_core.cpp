@@ -153,11 +153,11 @@ LMat core_forward_from(const CoreParams& cp, const LMat& f, const LMat& z, CMat&
         throw Error("core: the state X has shape " + shape_str({x.shape(0), x.shape(1)}) + " but expected (" +
                     std::to_string(cp.lambda.size()) + ", " + std::to_string(z.shape(1)) + ") = (M, R + d)");
     if (!g)
-        return recurrence_then_readout(cp, f, z, x, [&](std::size_t t, const CMat& xt_, LMat& out) {
-            readout(cp, f, t, xt_, out);  // eq:5.C, eq:P13
+        return recurrence_then_readout(cp, f, z, x, [&](std::size_t t, const CMat& x_t, LMat& out) {
+            readout(cp, f, t, x_t, out);  // eq:5.C, eq:P13
         });
-    return recurrence_then_readout(cp, f, z, x, [&](std::size_t t, const CMat& xt_, LMat& out) {
-        readout_folded(*g, f, t, xt_, out);  // eq:5.fold
+    return recurrence_then_readout(cp, f, z, x, [&](std::size_t t, const CMat& x_t, LMat& out) {
+        readout_folded(*g, f, t, x_t, out);  // eq:5.fold
     });
 }
 
